@@ -1,0 +1,116 @@
+"""The ``alviz`` command: app, embed, export (simulate arrives with the strategies work)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%")
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = int(round(100 * min(max(fraction, 0.0), 1.0)))
+        bar.set_postfix_str(message)
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        print(
+            f"error: app.py not found next to the alviz package ({app}); run from a source checkout.", file=sys.stderr
+        )
+        return 2
+    env = dict(os.environ)
+    if args.data:
+        env["ALVIZ_DATA"] = args.data
+    if args.db:
+        env["ALVIZ_DB"] = args.db
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    return subprocess.call(cmd, env=env, cwd=app.parent)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from alviz import datasets
+    from alviz.embed import embed
+
+    pool = datasets.load(args.data)
+    bar, update = _progress_bar(f"embed {pool.name} with {args.method}")
+    try:
+        emb = embed(pool, args.method, progress=update)
+    finally:
+        bar.close()
+    out = {"X": emb.X, "ids": pool.ids}
+    if emb.X_test is not None:
+        out.update(X_test=emb.X_test, ids_test=pool.test.ids)
+    if pool.y_true is not None:
+        out["y"] = pool.y_true
+    np.savez(args.out, **out)
+    print(f"wrote {args.out}: X {emb.X.shape}{' (from cache)' if emb.from_cache else ''}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from alviz.export import export_labels
+
+    n = export_labels(args.db, args.out, project=args.project, history=args.history)
+    print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alviz", description="Active-learning workbench.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("app", help="launch the Streamlit app")
+    p.add_argument("--data", help="sample | fashion-mnist | digits | a folder | a CSV/Parquet table")
+    p.add_argument("--db", help="database URL or SQLite file (default alviz.db, or $ALVIZ_DB)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("embed", help="embed a pool and write emb.npz (X, ids)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--method", default="pixels_pca")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("export", help="export current labels (or the whole history) to CSV, Parquet or JSON")
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--project", help="only this project (default: all)")
+    p.add_argument("--history", action="store_true", help="every label event, not just current labels")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the store's errors and friends: one clear line, not a traceback
+        from alviz.store import StoreError
+
+        if isinstance(exc, StoreError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,518 @@
+"""Loaders that turn data on disk into a ``Pool``.
+
+Sources: the bundled Fashion-MNIST sample, the full Fashion-MNIST from Debian's ``dataset-fashion-mnist``,
+scikit-learn's digits, a folder of images (subfolders = classes), a CSV/Parquet table of embeddings, and an
+``.npz`` with ``X``/``y``. Every loader returns numpy arrays inside a ``Pool`` and raises ``ValueError`` or
+``FileNotFoundError`` saying what it expected and what it found.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from alviz.pool import UNLABELED, Pool
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+SAMPLE_FILE = "fashion_mnist_sample.npz"
+
+# IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (as used by MNIST / Fashion-MNIST), gzip-compressed or plain."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    with path.open("rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gz else path.open("rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file: expected magic 00 00 <type> <ndim>, got {data[:4].hex()}.")
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(data) != expected:
+        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes), file has {len(data)} bytes.")
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
+
+
+def balanced_indices(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``n`` items with (as nearly as possible) equal counts per class.
+
+    When ``n`` is not a multiple of the number of classes, the remainder goes to randomly chosen classes.
+    """
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if n > len(y):
+        raise ValueError(f"Asked for a subset of {n} items, but only {len(y)} are available.")
+    rng = np.random.default_rng(seed)
+    per_class = np.full(len(classes), n // len(classes))
+    per_class[rng.choice(len(classes), n % len(classes), replace=False)] += 1
+    short = [str(c) for c, have, want in zip(classes, counts, per_class, strict=True) if have < want]
+    if short:
+        raise ValueError(f"Cannot take {n} balanced items: classes {short} have fewer than {per_class.max()}.")
+    picked = [rng.choice(np.flatnonzero(y == c), k, replace=False) for c, k in zip(classes, per_class, strict=True)]
+    return np.sort(np.concatenate(picked))
+
+
+def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, test_idx): ``test_fraction`` of each class (rounded) goes to test; -1 rows stay in train.
+
+    Each class keeps at least one item in train so the model can still learn it.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}.")
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(y[y >= 0]):
+        rows = np.flatnonzero(y == c)
+        k = min(int(round(test_fraction * len(rows))), len(rows) - 1)
+        test.append(rng.choice(rows, k, replace=False))
+    test_idx = np.sort(np.concatenate(test)) if test else np.array([], dtype=np.int64)
+    train_idx = np.setdiff1d(np.arange(len(y)), test_idx)
+    return train_idx, test_idx.astype(np.int64)
+
+
+def _subset(pool_kwargs: dict, rows: np.ndarray) -> dict:
+    """The same Pool arguments restricted to ``rows`` (arrays only; names and lists are kept)."""
+    return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in pool_kwargs.items()}
+
+
+def _sample_dir() -> Path:
+    env = os.environ.get("ALVIZ_SAMPLE_DATA")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "sample_data"
+
+
+# ------------------------------------------------------------------------------------ built-in datasets
+
+
+def fashion_mnist_available() -> bool:
+    """True when Debian's ``dataset-fashion-mnist`` files are installed."""
+    return all((FASHION_MNIST_DIR / f).is_file() for f in _fashion_files("train") + _fashion_files("t10k"))
+
+
+def _fashion_files(split: str) -> list[str]:
+    return [f"{split}-images-idx3-ubyte.gz", f"{split}-labels-idx1-ubyte.gz"]
+
+
+def load_sample() -> Pool:
+    """The bundled balanced Fashion-MNIST subset: 2,000 pool images and 1,000 held-out test images.
+
+    Ids use the index in the original Fashion-MNIST files, so labels made on the sample carry over to the
+    full dataset loaded by ``load_fashion_mnist``.
+    """
+    where = _sample_dir()
+    path = where if where.is_file() else where / SAMPLE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Sample data not found at {path}. Set ALVIZ_SAMPLE_DATA to the folder holding {SAMPLE_FILE}, "
+            "or rebuild it with `python scripts/make_sample.py` (needs `apt-get install dataset-fashion-mnist`)."
+        )
+    with np.load(path, allow_pickle=False) as z:
+        need = {"pool_images", "pool_labels", "pool_source_index", "test_images", "test_labels"}
+        need |= {"test_source_index", "class_names"}
+        missing = sorted(need - set(z.files))
+        if missing:
+            raise ValueError(f"{path} lacks keys {missing}; it has {sorted(z.files)}.")
+        d = {k: z[k] for k in need}
+    class_names = [str(c) for c in d["class_names"]]
+    test = Pool(
+        name="sample-test",
+        ids=np.char.add("fmnist-test-", d["test_source_index"].astype(str)),
+        images=d["test_images"],
+        y_true=d["test_labels"],
+        class_names=class_names,
+    )
+    return Pool(
+        name="sample",
+        ids=np.char.add("fmnist-train-", d["pool_source_index"].astype(str)),
+        images=d["pool_images"],
+        y_true=d["pool_labels"],
+        class_names=class_names,
+        test=test,
+        notes=["Fashion-MNIST (c) Zalando SE, MIT License; balanced subset, see sample_data/."],
+    )
+
+
+def load_fashion_mnist(n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> Pool:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (60k train as pool, 10k t10k as test).
+
+    ``n_pool`` / ``n_test`` take a balanced, seeded subset of each split; None keeps the whole split.
+    """
+    if not fashion_mnist_available():
+        raise FileNotFoundError(
+            f"Fashion-MNIST files not found in {FASHION_MNIST_DIR} (expected "
+            f"{_fashion_files('train') + _fashion_files('t10k')}). "
+            "Install them with `sudo apt-get install dataset-fashion-mnist`."
+        )
+
+    def split(name: str, prefix: str, n: int | None, pool_name: str) -> Pool:
+        images = read_idx(FASHION_MNIST_DIR / f"{name}-images-idx3-ubyte.gz")
+        labels = read_idx(FASHION_MNIST_DIR / f"{name}-labels-idx1-ubyte.gz").astype(np.int64)
+        if len(images) != len(labels):
+            raise ValueError(f"Fashion-MNIST {name}: {len(images)} images but {len(labels)} labels.")
+        rows = np.arange(len(labels)) if n is None else balanced_indices(labels, n, seed)
+        return Pool(
+            name=pool_name,
+            ids=np.char.add(prefix, rows.astype(str)),
+            images=images[rows],
+            y_true=labels[rows],
+            class_names=list(FASHION_MNIST_CLASSES),
+        )
+
+    name = "fashion-mnist" if n_pool is None else f"fashion-mnist-{n_pool}"
+    pool = split("train", "fmnist-train-", n_pool, name)
+    pool.test = split("t10k", "fmnist-test-", n_test, f"{name}-test")
+    pool.notes.append("Fashion-MNIST (c) Zalando SE, MIT License.")
+    return pool
+
+
+def load_digits_pool(test_fraction: float = 0.2, seed: int = 0) -> Pool:
+    """scikit-learn's 1,797 8x8 digits as uint8 images, with a stratified held-out test pool."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # load_digits pixels are counts 0..16; scale to the 0..255 range every image embedder expects.
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    y = digits.target.astype(np.int64)
+    kw = {"ids": np.array([f"digits-{i}" for i in range(len(y))]), "images": images, "y_true": y}
+    class_names = [str(d) for d in range(10)]
+    train, test = _stratified_split(y, test_fraction, seed)
+    test_pool = None
+    if len(test):
+        test_pool = Pool(name="digits-test", class_names=class_names, **_subset(kw, test))
+    return Pool(name="digits", class_names=class_names, test=test_pool, **_subset(kw, train))
+
+
+# ---------------------------------------------------------------------------------------- image folder
+
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
+_JUNK_FILES = {"thumbs.db", "desktop.ini"}
+
+
+def _image_to_array(path: Path, size: int) -> np.ndarray:
+    """Open one image and return it as uint8 (size, size) gray or (size, size, 3) RGB, aspect kept, padded."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img.draft(img.mode, (size, size))  # JPEG only: decode at reduced scale, much faster for photos
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        mode = img.mode
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            # 16/32-bit data (microscopy, scans) rarely fills its range: stretch each image to 0..255,
+            # or a 12-bit image would come out nearly black.
+            a = np.asarray(img, dtype=np.float64)
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+            arr = np.round(a).astype(np.uint8)
+        elif mode in ("1", "L"):
+            arr = np.asarray(img.convert("L"))
+        else:
+            # Transparent pixels composite on white (how viewers show them); P, CMYK, etc. go through RGBA.
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float64)
+            alpha = rgba[..., 3:] / 255.0
+            arr = np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+            # Gray-alpha, and palette images whose palette is gray (common in GIFs), stay gray.
+            if mode in ("LA", "La") or (mode in ("P", "PA") and (arr == arr[..., :1]).all()):
+                arr = arr[..., 0]
+    h, w = arr.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = np.asarray(Image.fromarray(arr).resize((nw, nh), Image.Resampling.LANCZOS))
+    # Pad with the image's own border color, so the bars carry no signal an embedder could latch onto.
+    border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    fill = np.median(border, axis=0).astype(np.uint8)
+    out = np.empty((size, size) + small.shape[2:], dtype=np.uint8)
+    out[...] = fill
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    return out
+
+
+def _list_files(root: Path) -> list[Path]:
+    """All non-hidden files under ``root``, sorted, hidden folders pruned."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for f in sorted(filenames):
+            if not f.startswith(".") and f.lower() not in _JUNK_FILES:
+                found.append(Path(dirpath) / f)
+    return found
+
+
+def load_image_folder(path: str | os.PathLike, size: int = 64, test_fraction: float = 0.0, seed: int = 0) -> Pool:
+    """Every readable image under ``path``, resized (aspect kept, padded) to ``size`` x ``size`` uint8.
+
+    Top-level subfolders name the classes (ground truth, for evaluation only); images directly in ``path``
+    have unknown class (-1). With no subfolders there is no ground truth. ``test_fraction`` > 0 holds out a
+    stratified share of the labeled images as the test pool.
+    """
+    from PIL import Image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Image folder not found: expected a directory, got {root}.")
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels; got {size}.")
+    ids, arrays, groups, skipped = [], [], [], []
+    for f in _list_files(root):
+        rel = f.relative_to(root).as_posix()
+        try:
+            arr = _image_to_array(f, size)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            skipped.append(rel)
+            continue
+        ids.append(rel)
+        arrays.append(arr)
+        groups.append(rel.split("/")[0] if "/" in rel else None)
+    if not arrays:
+        what = f"; unreadable: {', '.join(skipped[:10])}" if skipped else ""
+        raise ValueError(f"No readable images found in {root} (looked at {len(skipped)} files{what}).")
+
+    # Gray only if every image is; a gray image joins a color set as R=G=B.
+    if all(a.ndim == 2 for a in arrays):
+        images = np.stack(arrays)
+    else:
+        images = np.stack([np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays])
+
+    notes = []
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        notes.append(f"Skipped {len(skipped)} unreadable files: {shown}")
+    class_names = sorted({g for g in groups if g is not None})
+    y_true = None
+    if class_names:
+        index = {c: i for i, c in enumerate(class_names)}
+        y_true = np.array([index[g] if g is not None else UNLABELED for g in groups], dtype=np.int64)
+        n_top = groups.count(None)
+        notes.append(f"Classes from subfolders: {', '.join(class_names)}.")
+        if n_top:
+            notes.append(f"{n_top} images at the top level have no class.")
+
+    kw = {"ids": np.array(ids), "images": images, "y_true": y_true}
+    test_pool = None
+    if test_fraction:
+        if y_true is None:
+            raise ValueError(f"test_fraction={test_fraction} needs ground truth, but {root} has no class subfolders.")
+        train, test = _stratified_split(y_true, test_fraction, seed)
+        if len(test):
+            test_pool = Pool(name=f"{root.name}-test", class_names=class_names, **_subset(kw, test))
+            kw = _subset(kw, train)
+    return Pool(name=root.name, class_names=class_names, test=test_pool, notes=notes, **kw)
+
+
+# ------------------------------------------------------------------------------------------ tables, npz
+
+
+def _labels_to_index(values: Sequence, missing: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Map label values to 0..C-1 (missing -> -1); numbers sort numerically, strings alphabetically."""
+    present = [v for v, m in zip(values, missing, strict=True) if not m]
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in present):
+        nums = np.asarray(present, dtype=np.float64)
+        if not np.all(nums == np.round(nums)):
+            raise ValueError("Label column has non-integer numbers; expected class labels (integers or strings).")
+        uniq = np.unique(nums.astype(np.int64))
+        keys = {float(u): i for i, u in enumerate(uniq)}
+        y = [UNLABELED if m else keys[float(v)] for v, m in zip(values, missing, strict=True)]
+        return np.asarray(y, dtype=np.int64), [str(u) for u in uniq]
+    names = sorted({str(v) for v in present})
+    keys = {n: i for i, n in enumerate(names)}
+    return np.asarray(
+        [UNLABELED if m else keys[str(v)] for v, m in zip(values, missing, strict=True)], dtype=np.int64
+    ), names
+
+
+def load_table(
+    path: str | os.PathLike,
+    id_column: str | None = None,
+    label_column: str | None = None,
+    feature_columns: list[str] | None = None,
+) -> Pool:
+    """A CSV or Parquet table of precomputed embeddings: one row per item.
+
+    id: ``id_column``, else a column named "id", else the row number. Label (ground truth, optional):
+    ``label_column``, else a column named "label"; empty cells mean unknown. Features: ``feature_columns``,
+    else every numeric column other than the id and label.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"Expected a .csv or .parquet file; got {path.name!r}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"Table not found: {path}")
+    df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    if df.empty:
+        raise ValueError(f"{path.name} has no rows.")
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+
+    named = [c for c in [id_column, label_column, *(feature_columns or [])] if c is not None]
+    missing = [c for c in named if c not in columns]
+    if missing:
+        raise ValueError(f"{path.name}: columns {missing} not found; available columns: {columns}.")
+    id_col = id_column or ("id" if "id" in columns else None)
+    label_col = label_column or ("label" if "label" in columns else None)
+
+    notes = []
+    if feature_columns is not None:
+        features = list(feature_columns)
+        not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(df[c])]
+        if not_numeric:
+            raise ValueError(f"{path.name}: feature columns {not_numeric} are not numeric.")
+    else:
+        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c]) and not df[c].dtype == bool]
+        # "Unnamed: 0" is pandas' saved row index (to_csv without index=False): a counter, not a feature.
+        index_cols = [c for c in numeric if c.startswith("Unnamed:")]
+        if index_cols:
+            notes.append(f"Ignored saved-index columns {index_cols}.")
+        features = [c for c in numeric if c not in (id_col, label_col) and c not in index_cols]
+    if not features:
+        raise ValueError(
+            f"{path.name} has no numeric feature columns to use as embeddings; columns found: {columns}. "
+            "Pass feature_columns, or add numeric embedding columns."
+        )
+
+    X = df[features].to_numpy(dtype=np.float64)
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    if bad_rows.any():
+        bad_cols = [c for c, bad in zip(features, ~np.isfinite(X).all(axis=0), strict=True) if bad]
+        shown = ", ".join(bad_cols[:5]) + (", ..." if len(bad_cols) > 5 else "")
+        raise ValueError(
+            f"{int(bad_rows.sum())} rows have NaN or inf in embedding columns ({shown}); drop or fill them."
+        )
+
+    if id_col is None:
+        ids = np.arange(len(df)).astype(str)
+    else:
+        if df[id_col].isna().any():
+            raise ValueError(f"{path.name}: id column {id_col!r} has {int(df[id_col].isna().sum())} empty cells.")
+        ids = df[id_col].astype(str).to_numpy()
+        uniq, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                f"{path.name}: id column {id_col!r} has duplicate ids, e.g. {uniq[counts > 1][:5].tolist()}; "
+                "ids must be unique."
+            )
+
+    y_true, class_names = None, []
+    if label_col is not None:
+        col = df[label_col]
+        empty = col.isna().to_numpy() | col.astype(str).str.strip().eq("").to_numpy()
+        try:
+            y_true, class_names = _labels_to_index(col.tolist(), empty)
+        except ValueError as e:
+            raise ValueError(f"{path.name}, column {label_col!r}: {e}") from None
+
+    return Pool(
+        name=path.stem, ids=ids, vectors=X.astype(np.float32), y_true=y_true, class_names=class_names, notes=notes
+    )
+
+
+def load_npz_xy(path: str | os.PathLike) -> Pool:
+    """An ``.npz`` with ``X`` (N, d) numeric and ``y`` (N,) class labels; optional ``X_test``/``y_test``.
+
+    Optional ``ids`` (N,) str; otherwise ids are row numbers ("0", "1", ...) and "test-0", ... for the test set.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"npz file not found: {path}")
+    with np.load(path, allow_pickle=False) as z:
+        keys = sorted(z.files)
+        if "X" not in keys or "y" not in keys:
+            raise ValueError(f"{path.name}: expected arrays 'X' (N, d) and 'y' (N,); found keys {keys}.")
+        if ("X_test" in keys) != ("y_test" in keys):
+            raise ValueError(f"{path.name}: 'X_test' and 'y_test' come together; found keys {keys}.")
+        try:
+            arrays = {k: z[k] for k in ("X", "y", "X_test", "y_test", "ids") if k in keys}
+        except ValueError as e:  # object arrays need pickle, which we refuse: it can run code on load
+            raise ValueError(f"{path.name}: arrays must be numeric or string, not Python objects ({e}).") from None
+
+    def check(x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
+        X, y = arrays[x_key], arrays[y_key]
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"{path.name}: {x_key} must be a numeric (N, d) array; got {X.dtype} {X.shape}.")
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"{path.name}: {y_key} must be (N,) with N={len(X)} like {x_key}; got {y.shape}.")
+        return X, y
+
+    X, y = check("X", "y")
+    has_test = "X_test" in arrays
+    ys = [y]
+    if has_test:
+        X_test, y_test = check("X_test", "y_test")
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"{path.name}: X_test has {X_test.shape[1]} columns, X has {X.shape[1]}.")
+        ys.append(y_test)
+    # One class list for pool and test, so the same class gets the same index in both.
+    classes = np.unique(np.concatenate(ys))
+    class_names = [str(c) for c in classes]
+    ids = arrays["ids"].astype(str) if "ids" in arrays else np.arange(len(X)).astype(str)
+    test = None
+    if has_test:
+        test = Pool(
+            name=f"{path.stem}-test",
+            ids=np.char.add("test-", np.arange(len(X_test)).astype(str)),
+            vectors=X_test,
+            y_true=np.searchsorted(classes, y_test),
+            class_names=class_names,
+        )
+    return Pool(
+        name=path.stem,
+        ids=ids,
+        vectors=X,
+        y_true=np.searchsorted(classes, y),
+        class_names=class_names,
+        test=test,
+    )
+
+
+# -------------------------------------------------------------------------------------------- dispatch
+
+_ACCEPTED = '"sample", "fashion-mnist", "digits", a folder of images, a .csv or .parquet table, or an .npz with X/y'
+
+
+def load(source: str | os.PathLike, **kwargs) -> Pool:
+    """Load a pool by name or path; ``kwargs`` go to the matching loader."""
+    key = str(source).strip()
+    named = {"sample": load_sample, "fashion-mnist": load_fashion_mnist, "digits": load_digits_pool}
+    if key.lower() in named:
+        return named[key.lower()](**kwargs)
+    path = Path(key).expanduser()
+    if path.is_dir():
+        return load_image_folder(path, **kwargs)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".parquet", ".pq"):
+        return load_table(path, **kwargs)
+    if suffix == ".npz":
+        return load_npz_xy(path, **kwargs)
+    if not path.exists() and not suffix:
+        raise ValueError(f"Unknown data source {key!r}: no such folder. Expected {_ACCEPTED}.")
+    raise ValueError(f"Cannot load {key!r}. Expected {_ACCEPTED}.")

@@ -1,0 +1,129 @@
+"""Plotly figures for the views: the WebGL map, learning curves and the confusion matrix.
+
+Built from plain arrays, deterministically (Streamlit hashes the figure into the chart's identity:
+a figure that changes clears the user's selection), with per-point arrays kept small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+UNLABELED_COLOR = "#c8c8c8"
+PALETTE = qualitative.Plotly + qualitative.D3[1::2] + qualitative.Alphabet
+
+
+def class_color(c: int) -> str:
+    return PALETTE[c % len(PALETTE)]
+
+
+def map_figure(
+    Z: np.ndarray,
+    *,
+    classes: np.ndarray | None = None,
+    class_names: list[str] | None = None,
+    values: np.ndarray | None = None,
+    value_name: str = "",
+    hover: np.ndarray | None = None,
+    title: str = "",
+    height: int = 620,
+) -> go.Figure:
+    """Scatter of the 2-D map with each point's row id in customdata.
+
+    Color by ``classes`` ((N,) int, -1 = none, drawn grey) with a legend, or by continuous ``values``.
+    """
+    n = len(Z)
+    rows = np.arange(n, dtype=np.int32)
+    marker: dict = {"size": 5 if n > 5000 else 7, "opacity": 0.85}
+    legend_traces: list[go.Scattergl] = []
+    if classes is not None:
+        names = class_names or []
+        lut = np.array([class_color(c) for c in range(len(names))] + [UNLABELED_COLOR])
+        marker["color"] = lut[np.where(classes >= 0, classes, len(names))]
+        present = np.unique(classes)
+        # Legend entries are empty traces: they hold no points, so they can never be selected.
+        for c in present:
+            label = "unlabeled" if c < 0 else names[c]
+            color = UNLABELED_COLOR if c < 0 else class_color(int(c))
+            legend_traces.append(
+                go.Scattergl(x=[None], y=[None], mode="markers", name=label, marker={"color": color, "size": 9})
+            )
+    elif values is not None:
+        marker.update(
+            color=np.asarray(values, dtype=np.float32),
+            colorscale="Viridis",
+            showscale=True,
+            colorbar={"title": {"text": value_name}, "thickness": 12},
+        )
+    else:
+        marker["color"] = UNLABELED_COLOR
+    points = go.Scattergl(
+        x=Z[:, 0],
+        y=Z[:, 1],
+        mode="markers",
+        marker=marker,
+        customdata=rows,
+        text=hover,
+        hovertemplate="%{text}<extra></extra>" if hover is not None else "row %{customdata}<extra></extra>",
+        showlegend=False,
+        name="items",
+    )
+    fig = go.Figure([points, *legend_traces])
+    fig.update_layout(
+        title=title or None,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        dragmode="lasso",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        legend={"itemclick": False, "itemdoubleclick": False, "orientation": "h", "y": 1.0, "yanchor": "bottom"},
+        plot_bgcolor="white",
+        uirevision="map",  # keep zoom and pan across reruns
+    )
+    return fig
+
+
+def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_title: str = "accuracy") -> go.Figure:
+    """One line per named curve: accuracy against number of labels."""
+    fig = go.Figure()
+    for name, (x, y) in curves.items():
+        dash = "dash" if name.startswith("random") else None
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line={"dash": dash}))
+    fig.update_layout(
+        xaxis_title="labels",
+        yaxis_title=y_title,
+        height=380,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis={"rangemode": "tozero"},
+    )
+    return fig
+
+
+def confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
+    """Row-normalized confusion matrix (true class down, predicted across), counts on hover."""
+    totals = cm.sum(axis=1, keepdims=True)
+    keep = totals[:, 0] > 0
+    cm, totals = cm[keep], totals[keep]
+    rows = [n for n, k in zip(names, keep, strict=True) if k]
+    frac = cm / np.maximum(totals, 1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=frac,
+            x=names,
+            y=rows,
+            customdata=cm,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} items (%{z:.0%})<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="predicted",
+        yaxis_title="true",
+        height=460,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
+    return fig

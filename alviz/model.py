@@ -1,0 +1,83 @@
+"""The learner on embeddings: a scaled logistic regression that always speaks in all the session's classes.
+
+Classes are the session's integer ids 0..C-1. A model fit on a subset of them still returns (N, C)
+probabilities, with zeros for classes it has not seen, so scores and strategies need no special cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+class OneClassError(ValueError):
+    """Training needs labels of at least two classes."""
+
+
+class Learner:
+    """fit / predict_proba over a fixed number of classes."""
+
+    def __init__(self, n_classes: int, C: float = 1.0, random_state: int = 0) -> None:
+        self.n_classes = n_classes
+        self.C = C
+        self.random_state = random_state
+        self._pipe: Pipeline | None = None
+        self.classes_: np.ndarray = np.empty(0, dtype=np.int64)
+        self.n_features_: int | None = None
+
+    def _make(self) -> Pipeline:
+        return make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Learner:
+        y = np.asarray(y)
+        present = np.unique(y)
+        if len(present) < 2:
+            raise OneClassError(
+                f"Training needs labels of at least two classes; all {len(y)} labels are one class so far."
+            )
+        if present.min() < 0 or present.max() >= self.n_classes:
+            raise ValueError(f"labels must lie in 0..{self.n_classes - 1}; got {present.min()}..{present.max()}")
+        self._pipe = self._make().fit(X, y)
+        self.classes_ = present.astype(np.int64)
+        self.n_features_ = X.shape[1]
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._pipe is not None
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self._pipe is None:
+            raise RuntimeError("The model is not trained yet.")
+        if X.shape[1] != self.n_features_:
+            raise ValueError(f"X has {X.shape[1]} features, the model was fit with {self.n_features_}.")
+        out = np.zeros((len(X), self.n_classes), dtype=np.float32)
+        out[:, self.classes_] = self._pipe.predict_proba(X)
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+    def coef(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) of the softmax head in the scaled space, over the classes seen (for gradient strategies)."""
+        lr: LogisticRegression = self._pipe[-1]
+        return lr.coef_, lr.intercept_
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        return self._pipe[0].transform(X)
+
+
+def cross_val_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, max_folds: int = 5, seed: int = 0) -> float | None:
+    """Stratified k-fold accuracy on the labels alone, or None when some class has fewer than 2 labels."""
+    _, counts = np.unique(y, return_counts=True)
+    if len(counts) < 2 or counts.min() < 2:
+        return None
+    folds = int(min(max_folds, counts.min()))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    est = Learner(n_classes)._make()
+    return float(cross_val_score(est, X, y, cv=cv).mean())

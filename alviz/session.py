@@ -1,0 +1,208 @@
+"""The active-learning session: the one object a UI (or a notebook) drives.
+
+It joins a pool, its embedding, the store and the model. Labels live in the store; the session keeps
+an in-memory mirror (``y``) that every write updates, and ``refresh()`` re-reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alviz import scores
+from alviz.embed import Embedding
+from alviz.model import Learner, OneClassError, cross_val_accuracy
+from alviz.pool import UNLABELED, Pool
+from alviz.store import Store
+from alviz.strategies import QueryContext, select
+
+COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity")
+MAX_CLASS_NAME = 80
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float | None
+    metric: str  # what accuracy means: "test accuracy", "cross-validated accuracy", ...
+    n_eval: int
+
+
+class Session:
+    """Labels, model and history of one project over one pool."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        embedding: Embedding,
+        store: Store,
+        project: str | None = None,
+        annotator: str = "anonymous",
+        seed: int = 0,
+    ) -> None:
+        if len(embedding.X) != len(pool):
+            raise ValueError(f"embedding has {len(embedding.X)} rows, the pool has {len(pool)} items")
+        self.pool = pool
+        self.X = embedding.X
+        self.X_test = embedding.X_test
+        self.embedding_method = embedding.method
+        self.store = store
+        self.project = project or pool.name
+        self.project_id = store.project(self.project)
+        self.annotator = annotator
+        self.seed = seed
+        self.class_names: list[str] = list(pool.class_names)
+        self.y = np.full(len(pool), UNLABELED, dtype=np.int64)
+        self.model: Learner | None = None
+        self._proba: np.ndarray | None = None
+        self.last_error: str | None = None
+        self.refresh()
+        if self.can_train:  # resume: a model for the labels we already have, without recording a round
+            self._fit()
+
+    # labels -------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read current labels from the store (the one home of labels)."""
+        current = self.store.current_labels(self.project_id)
+        y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
+        self.unknown_items = 0
+        for item_id, name in current.items():
+            rows = self.pool.index_of([item_id])
+            if len(rows) == 0:
+                self.unknown_items += 1  # labeled in this project but not in the pool as loaded now
+                continue
+            y[rows[0]] = self.class_index(name)
+        self.y = y
+
+    @property
+    def labeled(self) -> np.ndarray:
+        return self.y >= 0
+
+    @property
+    def n_labeled(self) -> int:
+        return int(self.labeled.sum())
+
+    def label_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y[self.labeled], minlength=len(self.class_names))
+        return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
+
+    def class_index(self, name: str) -> int:
+        """Index of a class name, adding it as a new class when unseen."""
+        name = str(name).strip()
+        if not name:
+            raise ValueError("A class name cannot be empty.")
+        if len(name) > MAX_CLASS_NAME:
+            raise ValueError(f"A class name may have at most {MAX_CLASS_NAME} characters; got {len(name)}.")
+        if name not in self.class_names:
+            self.class_names.append(name)
+        return self.class_names.index(name)
+
+    def label(self, rows: np.ndarray | list[int], class_name: str, source: str = "bulk") -> int:
+        """Give every item in ``rows`` the class ``class_name`` in one stored action; returns the count."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if len(rows) == 0:
+            raise ValueError("Nothing is selected: select items on the map (lasso or box) first.")
+        if rows.min() < 0 or rows.max() >= len(self.pool):
+            raise ValueError(f"Row indices must lie in 0..{len(self.pool) - 1}.")
+        c = self.class_index(class_name)
+        self.store.add_labels(
+            self.project_id, self.pool.ids[rows].tolist(), self.class_names[c], self.annotator, source
+        )
+        self.y[rows] = c
+        return len(rows)
+
+    def undo(self) -> int:
+        """Undo this annotator's latest labeling action; returns how many items it reverted."""
+        n = self.store.undo_last(self.project_id, self.annotator)
+        self.refresh()
+        return n
+
+    # model --------------------------------------------------------------------------------------------
+    @property
+    def can_train(self) -> bool:
+        return len(np.unique(self.y[self.labeled])) >= 2
+
+    def _fit(self) -> None:
+        model = Learner(len(self.class_names), random_state=self.seed)
+        model.fit(self.X[self.labeled], self.y[self.labeled])
+        self.model = model
+        self._proba = model.predict_proba(self.X)
+
+    @property
+    def proba(self) -> np.ndarray | None:
+        """(N, C) predicted probabilities over all current classes (zeros for classes newer than the model)."""
+        if self._proba is None:
+            return None
+        extra = len(self.class_names) - self._proba.shape[1]
+        return np.pad(self._proba, ((0, 0), (0, extra))) if extra > 0 else self._proba
+
+    @property
+    def predicted(self) -> np.ndarray | None:
+        p = self.proba
+        return None if p is None else p.argmax(axis=1)
+
+    def retrain(self) -> dict:
+        """Fit on all labels, rescore the pool, evaluate, and record a round on the learning curve."""
+        if not self.can_train:
+            present = len(np.unique(self.y[self.labeled]))
+            raise OneClassError(
+                f"Training needs labels of at least two classes; you have {self.n_labeled} labels "
+                f"in {present} class{'es' if present != 1 else ''}. Label some items of another class first."
+            )
+        self._fit()
+        ev = self.evaluate()
+        number = self.store.add_round(self.project_id, self.n_labeled, ev.accuracy, ev.metric, self.annotator)
+        return {"round": number, "n_labeled": self.n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
+
+    def evaluate(self) -> Evaluation:
+        """Held-out test accuracy where ground truth exists, else cross-validated accuracy on the labels."""
+        if self.model is None:
+            return Evaluation(None, "no model yet", 0)
+        test = self.pool.test
+        if test is not None and test.has_ground_truth and self.X_test is not None:
+            keep = test.y_true >= 0
+            pred = self.model.predict(self.X_test[keep])
+            return Evaluation(float((pred == test.y_true[keep]).mean()), "test accuracy", int(keep.sum()))
+        if self.pool.has_ground_truth:
+            keep = (self.pool.y_true >= 0) & ~self.labeled
+            if keep.any():
+                acc = float((self.predicted[keep] == self.pool.y_true[keep]).mean())
+                return Evaluation(acc, "accuracy on unlabeled items (ground truth)", int(keep.sum()))
+        acc = cross_val_accuracy(self.X[self.labeled], self.y[self.labeled], len(self.class_names), seed=self.seed)
+        if acc is None:
+            return Evaluation(None, "cross-validated accuracy (needs 2 labels per class)", self.n_labeled)
+        return Evaluation(acc, "cross-validated accuracy", self.n_labeled)
+
+    def confusion(self) -> tuple[np.ndarray, list[str]] | None:
+        """Confusion matrix on the test part (rows: true, cols: predicted) and its class names, if any."""
+        test = self.pool.test
+        if self.model is None or test is None or not test.has_ground_truth or self.X_test is None:
+            return None
+        keep = test.y_true >= 0
+        pred = self.model.predict(self.X_test[keep])
+        n = len(self.class_names)
+        cm = np.zeros((n, n), dtype=np.int64)
+        np.add.at(cm, (test.y_true[keep], pred), 1)
+        return cm, list(self.class_names)
+
+    def history(self) -> list[dict]:
+        """Rounds so far (round, n_labeled, accuracy, metric, created_at), oldest first."""
+        return self.store.rounds(self.project_id)
+
+    # scores and queries -----------------------------------------------------------------------------
+    def score(self, name: str) -> np.ndarray | None:
+        """A per-item color score, or None when it cannot be computed yet (no model / no labels)."""
+        if name == "similarity":
+            return None if self.n_labeled == 0 else scores.similarity(self.X, self.y, len(self.class_names))[0]
+        if name not in scores.UNCERTAINTY:
+            raise ValueError(f"Unknown score {name!r}; choose one of {COLOR_SCORES}.")
+        p = self.proba
+        return None if p is None else scores.UNCERTAINTY[name](p)
+
+    def context(self) -> QueryContext:
+        return QueryContext(X=self.X, labeled=self.labeled, y=self.y, proba=self.proba, model=self.model)
+
+    def query(self, strategy: str, k: int, seed: int | None = None) -> np.ndarray:
+        """The next k unlabeled rows picked by ``strategy``."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        return select(strategy, self.context(), k, rng)

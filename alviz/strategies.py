@@ -1,0 +1,87 @@
+"""Query strategies: plain functions ``(ctx, k, rng) -> k pool indices``, registered by name.
+
+``select`` is the public entry: it checks the request, calls the strategy and checks the answer
+(k distinct unlabeled indices). Strategies never see ground truth of unlabeled items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from alviz import scores
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    X: np.ndarray  # (N, d) float32 embeddings
+    labeled: np.ndarray  # (N,) bool
+    y: np.ndarray  # (N,) int, -1 where unlabeled
+    proba: np.ndarray | None = None  # (N, C) predicted probabilities, None before the first model
+    committee_proba: np.ndarray | None = None  # (M, N, C)
+    model: Any = None  # the fitted learner
+
+
+Strategy = Callable[[QueryContext, int, np.random.Generator], np.ndarray]
+REGISTRY: dict[str, Strategy] = {}
+
+
+def register(name: str) -> Callable[[Strategy], Strategy]:
+    def deco(fn: Strategy) -> Strategy:
+        REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def top_k_unlabeled(score: np.ndarray, labeled: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the k highest-scoring unlabeled items; ties broken at random (seeded)."""
+    candidates = np.flatnonzero(~labeled)
+    order = rng.permutation(len(candidates))  # shuffle first so a stable sort breaks ties randomly
+    cand = candidates[order]
+    best = np.argsort(-score[cand], kind="stable")[:k]
+    return cand[best]
+
+
+@register("random")
+def random(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform sample of the unlabeled items: the baseline every other strategy must beat."""
+    return rng.choice(np.flatnonzero(~ctx.labeled), size=k, replace=False)
+
+
+def _uncertainty(name: str) -> Strategy:
+    score_fn = scores.UNCERTAINTY[name]
+
+    def strategy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+        if ctx.proba is None:  # no model yet: nothing to be uncertain about
+            return random(ctx, k, rng)
+        return top_k_unlabeled(score_fn(ctx.proba), ctx.labeled, k, rng)
+
+    strategy.__name__ = name
+    strategy.__doc__ = f"Top-k unlabeled items by {name} of the model's prediction (random before a model)."
+    return strategy
+
+
+for _name in scores.UNCERTAINTY:
+    register(_name)(_uncertainty(_name))
+
+
+def select(name: str, ctx: QueryContext, k: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """k distinct unlabeled pool indices picked by strategy ``name`` (all that is left if fewer)."""
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown strategy {name!r}; valid names are: {', '.join(sorted(REGISTRY))}.")
+    if not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive whole number of items; got {k!r}.")
+    n_left = int((~ctx.labeled).sum())
+    if n_left == 0:
+        raise ValueError("Nothing left to label: every item in the pool is labeled.")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if k >= n_left:
+        return np.flatnonzero(~ctx.labeled)
+    picked = np.asarray(REGISTRY[name](ctx, int(k), rng), dtype=np.int64)
+    if len(picked) != k or len(np.unique(picked)) != k or ctx.labeled[picked].any():
+        raise RuntimeError(f"strategy {name!r} broke its contract: it must return {k} distinct unlabeled indices")
+    return picked

@@ -1,0 +1,121 @@
+"""Streamlit glue shared by the pages: cached resources and the user's current session.
+
+Only UI state lives in st.session_state; labels live in the store, reached through the Session.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from alviz import datasets
+from alviz.embed import Embedding, available_for, embed
+from alviz.pool import Pool
+from alviz.projection import BackgroundProjector, pca_2d
+from alviz.session import Session
+from alviz.store import Store, StoreError, normalize_url
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the user chose to load: hashable, so it keys the caches."""
+
+    source: str  # "sample", "fashion-mnist", "digits", a folder path, or a table path
+    method: str = ""  # embedder; "" means the pool's default
+    n_pool: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.source if self.n_pool is None else f"{self.source} ({self.n_pool} items)"
+
+
+def default_spec() -> DataSpec:
+    return DataSpec(os.environ.get("ALVIZ_DATA", "sample"))
+
+
+def db_url() -> str:
+    return normalize_url(os.environ.get("ALVIZ_DB", "alviz.db"))
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(url: str) -> Store:
+    return Store(url)
+
+
+@st.cache_resource(show_spinner=False)
+def get_projector() -> BackgroundProjector:
+    return BackgroundProjector()
+
+
+@st.cache_resource(show_spinner="Loading the pool…", max_entries=4)
+def get_pool(spec: DataSpec) -> Pool:
+    kwargs = {"n_pool": spec.n_pool} if spec.n_pool and spec.source == "fashion-mnist" else {}
+    return datasets.load(spec.source, **kwargs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _cached_embedding(spec: DataSpec, method: str, _pool: Pool) -> Embedding:
+    bar = st.progress(0.0, text=f"Embedding with {method}…")
+    try:
+        return embed(_pool, method, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    finally:
+        bar.empty()
+
+
+def get_embedding(spec: DataSpec, pool: Pool) -> Embedding:
+    methods = available_for(pool)
+    if not methods:
+        raise ValueError(f"No embedder can handle a pool of {pool.kind} yet.")
+    method = spec.method if spec.method in methods else methods[0]
+    return _cached_embedding(spec, method, pool)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def pca_map(_X: np.ndarray, key: str) -> np.ndarray:
+    return pca_2d(_X)
+
+
+def annotator() -> str:
+    if "annotator" not in st.session_state:
+        st.session_state["annotator"] = os.environ.get("ALVIZ_ANNOTATOR") or getpass.getuser() or "anonymous"
+    return st.session_state["annotator"].strip() or "anonymous"
+
+
+def session() -> Session | None:
+    """The user's session for the chosen data, built on first use; None (with a message shown) on failure."""
+    spec: DataSpec = st.session_state.setdefault("spec", default_spec())
+    key = (spec, db_url())
+    current: Session | None = st.session_state.get("session")
+    if current is not None and st.session_state.get("session_key") == key:
+        current.annotator = annotator()
+        return current
+    try:
+        pool = get_pool(spec)
+        emb = get_embedding(spec, pool)
+        sess = Session(pool, emb, get_store(db_url()), annotator=annotator())
+    except StoreError as exc:
+        st.error(str(exc))
+        return None
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        st.error(f"Could not open {spec.label}: {exc}")
+        st.page_link("pages/data.py", label="Choose other data", icon=":material/folder_open:")
+        return None
+    st.session_state["session"] = sess
+    st.session_state["session_key"] = key
+    return sess
+
+
+def require_session() -> Session:
+    sess = session()
+    if sess is None:
+        st.stop()
+    return sess
+
+
+def thumbnails(pool: Pool, rows: np.ndarray) -> np.ndarray | None:
+    """The images of some rows, or None for pools without images."""
+    return None if pool.images is None else pool.images[rows]

@@ -1,0 +1,76 @@
+"""Data page: choose a pool and an embedder; see what was loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from alviz import datasets
+from alviz.embed import available_for
+from pages._shared import DataSpec, get_pool, session
+
+st.header("Data")
+spec: DataSpec = st.session_state.setdefault("spec", DataSpec("sample"))
+
+CHOICES = {
+    "Bundled sample (Fashion-MNIST, 2,000 images)": "sample",
+    "Fashion-MNIST (Debian package dataset-fashion-mnist)": "fashion-mnist",
+    "scikit-learn digits (1,797 8×8 images)": "digits",
+    "Image folder on this machine": "folder",
+    "Table with embedding columns (CSV / Parquet)": "table",
+}
+kind = st.radio("Pool", list(CHOICES), index=0, key="data_kind")
+choice = CHOICES[kind]
+new_spec: DataSpec | None = None
+
+if choice in ("sample", "digits"):
+    new_spec = DataSpec(choice)
+elif choice == "fashion-mnist":
+    if not datasets.fashion_mnist_available():
+        st.warning("Fashion-MNIST is not installed. Add it with `sudo apt-get install dataset-fashion-mnist`.")
+    else:
+        n = st.number_input("Pool size (balanced subset of the 60,000 training images)", 1000, 60000, 10000, 1000)
+        new_spec = DataSpec("fashion-mnist", n_pool=int(n))
+elif choice == "folder":
+    path = st.text_input("Folder path", placeholder="/data/my_images (subfolders per class are optional)")
+    if path:
+        new_spec = DataSpec(str(Path(path).expanduser()))
+else:
+    path = st.text_input("CSV or Parquet path", placeholder="/data/embeddings.parquet")
+    st.caption("Columns: `id` (optional), `label` (optional, ground truth for evaluation), numeric embedding columns.")
+    if path:
+        new_spec = DataSpec(str(Path(path).expanduser()))
+
+if new_spec is not None and st.button("Load", type="primary", key="load"):
+    try:
+        pool = get_pool(new_spec)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        st.error(f"Could not load {new_spec.label}: {exc}")
+    else:
+        methods = available_for(pool)
+        st.session_state["spec"] = DataSpec(new_spec.source, methods[0] if methods else "", new_spec.n_pool)
+        st.session_state.pop("queue", None)
+        st.rerun()
+
+st.divider()
+sess = session()
+if sess is not None:
+    pool = sess.pool
+    st.subheader(f"Current pool: {pool.name}")
+    info = pool.summary()
+    cols = st.columns(4)
+    cols[0].metric("Items", f"{info['items']:,}")
+    cols[1].metric("Held-out test items", f"{info['test_items']:,}")
+    cols[2].metric("Known classes", info["classes"])
+    cols[3].metric("Embedding", f"{sess.X.shape[1]}-d")
+    st.caption(
+        f"Embedder: {sess.embedding_method} · "
+        + (
+            "ground truth present: used only to measure accuracy, never shown as a label"
+            if info["ground_truth"]
+            else "no ground truth: accuracy is cross-validated on your labels"
+        )
+    )
+    for note in pool.notes:
+        st.warning(note)

@@ -1,0 +1,159 @@
+"""Explore page: the map, colored by what matters now; lasso a cluster, look at it, label it in one action."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from alviz.figures import map_figure
+from alviz.gallery import montage
+from alviz.selection import rows_from_selection
+from alviz.session import Session
+from pages._shared import get_projector, pca_map, require_session
+
+COLOR_BY = {
+    "Label": "label",
+    "Predicted class": "predicted",
+    "Uncertainty (entropy)": "entropy",
+    "Uncertainty (margin)": "margin",
+    "Uncertainty (least confidence)": "least_confidence",
+    "Similarity to labeled classes": "similarity",
+}
+GALLERY_MAX = 60
+NEW_CLASS = "➕ New class…"
+
+sess: Session = require_session()
+pool = sess.pool
+map_key = f"{pool.content_hash()}-{sess.embedding_method}"
+umap_enabled = os.environ.get("ALVIZ_UMAP", "1") != "0"
+
+
+def _umap_key() -> str | None:
+    return get_projector().request(sess.X) if umap_enabled else None
+
+
+@st.fragment(run_every=2)
+def _wait_for_umap(key: str) -> None:
+    """Polls the background UMAP job; when it finishes, rerun so the map swaps in."""
+    status = get_projector().status(key)
+    if status == "running":
+        st.caption("UMAP map is being computed in the background; the PCA map is shown meanwhile.")
+    elif status == "done":
+        st.rerun()
+    else:
+        st.caption(f"UMAP failed ({status.removeprefix('failed: ')}); showing PCA.")
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _figure(
+    Z: np.ndarray, classes: np.ndarray | None, names: tuple[str, ...], values: np.ndarray | None, value_name: str
+) -> go.Figure:
+    return map_figure(Z, classes=classes, class_names=list(names), values=values, value_name=value_name)
+
+
+def _coordinates() -> tuple[np.ndarray, str]:
+    key = _umap_key()
+    Z = get_projector().result(key) if key else None
+    if Z is not None and st.session_state.get("projection", "UMAP") == "UMAP":
+        return Z, "UMAP"
+    return pca_map(sess.X, map_key), "PCA"
+
+
+def _colors(mode: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """(classes, values, note) for the chosen color mode, falling back to labels when it can't be computed."""
+    if mode == "label":
+        return sess.y, None, ""
+    if mode == "predicted":
+        if sess.predicted is None:
+            return sess.y, None, "No model yet: train one (Train page) to color by prediction. Showing labels."
+        return sess.predicted, None, ""
+    values = sess.score(mode)
+    if values is None:
+        need = "a label" if mode == "similarity" else "a trained model"
+        return sess.y, None, f"This coloring needs {need} first. Showing labels."
+    return None, values, ""
+
+
+def _selection_panel(rows: np.ndarray) -> None:
+    if len(rows) == 0:
+        st.info("Draw a lasso or a box around points on the map to select them, then label them all at once.")
+        return
+    st.markdown(f"**{len(rows):,} items selected**")
+    default = 0
+    pred = sess.predicted
+    if pred is not None:
+        counts = np.bincount(pred[rows], minlength=len(sess.class_names))
+        order = np.argsort(-counts)[:4]
+        mix = " · ".join(f"{sess.class_names[c]} {counts[c] / len(rows):.0%}" for c in order if counts[c])
+        st.caption(f"Model predicts: {mix}")
+        default = int(order[0])
+    already = int(sess.labeled[rows].sum())
+    if already:
+        st.caption(f"{already} of them already have a label; labeling replaces it (undo restores it).")
+    options = [*sess.class_names, NEW_CLASS]
+    choice = st.selectbox("Class", options, index=min(default, len(options) - 1), key="bulk_class")
+    name = st.text_input("New class name", key="new_class") if choice == NEW_CLASS else choice
+    if st.button(f"Label {len(rows):,} items", type="primary", key="bulk_label", disabled=not name):
+        try:
+            n = sess.label(rows, name, source="bulk")
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["toast"] = f"Labeled {n:,} items as “{name}”."
+            st.rerun()
+    _gallery(rows)
+
+
+def _gallery(rows: np.ndarray) -> None:
+    shown = rows
+    if len(rows) > GALLERY_MAX:  # an even sample of the selection, not just its first rows
+        shown = np.sort(np.random.default_rng(0).choice(rows, GALLERY_MAX, replace=False))
+    caption = f"{len(shown)} of {len(rows)}" if len(shown) < len(rows) else None
+    if pool.images is not None:
+        st.image(montage(pool.images[shown], columns=10, scale=2), caption=caption)
+    elif pool.texts is not None:
+        for r in shown[:20]:
+            st.text(str(pool.texts[r])[:200])
+    else:
+        st.dataframe({"id": pool.ids[shown]}, height=240)
+
+
+@st.fragment
+def map_and_selection() -> None:
+    top = st.columns([3, 1])
+    mode = COLOR_BY[top[0].radio("Color by", list(COLOR_BY), horizontal=True, key="color_by")]
+    if umap_enabled:
+        top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")
+    Z, layout = _coordinates()
+    classes, values, note = _colors(mode)
+    if note:
+        st.caption(note)
+    left, right = st.columns([3, 2])
+    with left:
+        fig = _figure(Z, classes, tuple(sess.class_names), values, mode)
+        event = st.plotly_chart(
+            fig,
+            key="map",
+            on_select="rerun",
+            selection_mode=("lasso", "box"),
+            config={"displaylogo": False, "scrollZoom": True},
+        )
+        st.caption(f"Map: {layout} · {len(pool):,} items · {sess.n_labeled:,} labeled")
+    with right:
+        _selection_panel(rows_from_selection(event, len(pool)))
+        if st.button("↶ Undo my last label action", key="undo"):
+            n = sess.undo()
+            st.session_state["toast"] = f"Undid the last action: {n} items restored." if n else "Nothing to undo."
+            st.rerun()
+
+
+st.header("Explore")
+if msg := st.session_state.pop("toast", None):
+    st.toast(msg)
+umap_job = _umap_key()
+if umap_job and get_projector().status(umap_job) != "done":
+    _wait_for_umap(umap_job)
+map_and_selection()

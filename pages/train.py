@@ -1,0 +1,61 @@
+"""Train page: retrain now, learning curve, accuracy, confusion matrix and per-class recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from alviz.figures import confusion_figure, learning_curve_figure
+from alviz.model import OneClassError
+from alviz.session import Session
+from pages._shared import require_session
+
+sess: Session = require_session()
+st.header("Train")
+
+if st.button("Retrain now", type="primary", key="retrain"):
+    try:
+        with st.spinner("Training on your labels and rescoring the pool…"):
+            result = sess.retrain()
+    except OneClassError as exc:
+        st.warning(str(exc))
+    else:
+        acc = "n/a" if result["accuracy"] is None else f"{result['accuracy']:.1%}"
+        st.success(f"Round {result['round']}: {result['n_labeled']} labels, {result['metric']} {acc}.")
+
+history = sess.history()
+c1, c2, c3 = st.columns(3)
+c1.metric("Labels", f"{sess.n_labeled:,}")
+c2.metric("Classes labeled", sum(1 for v in sess.label_counts().values() if v))
+if history and history[-1]["accuracy"] is not None:
+    prev = history[-2]["accuracy"] if len(history) > 1 and history[-2]["accuracy"] is not None else None
+    delta = None if prev is None else f"{(history[-1]['accuracy'] - prev) * 100:+.1f} pts"
+    c3.metric(history[-1]["metric"].capitalize(), f"{history[-1]['accuracy']:.1%}", delta)
+else:
+    c3.metric("Accuracy", "–")
+
+points = [(h["n_labeled"], h["accuracy"]) for h in history if h["accuracy"] is not None]
+if points:
+    st.subheader("Learning curve")
+    x, y = zip(*points, strict=True)
+    metric = history[-1]["metric"]
+    st.plotly_chart(learning_curve_figure({"this session": (list(x), list(y))}, y_title=metric), key="curve")
+    st.caption("One point per retraining round.")
+else:
+    st.info("No rounds yet. Label items of at least two classes (Explore or Queue), then press **Retrain now**.")
+
+conf = sess.confusion()
+if conf is not None:
+    cm, names = conf
+    st.subheader("Confusion matrix on the held-out test part")
+    st.plotly_chart(confusion_figure(cm, names), key="confusion")
+    totals = cm.sum(axis=1)
+    has = totals > 0
+    recall = np.diag(cm)[has] / totals[has]
+    st.dataframe(
+        {"class": [n for n, h in zip(names, has, strict=True) if h], "recall": recall, "test items": totals[has]},
+        hide_index=True,
+        column_config={
+            "recall": st.column_config.ProgressColumn("recall", min_value=0.0, max_value=1.0, format="%.2f")
+        },
+    )
