@@ -13,6 +13,7 @@ nav = st.navigation(
         st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
         st.Page("pages/queue.py", title="Queue", icon=":material/checklist:"),
         st.Page("pages/train.py", title="Train", icon=":material/show_chart:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
     ]
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,38 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from alviz.simulate import check_strategies, load_xy, run
+
+    strategies = check_strategies(args.strategies.split(","))  # fail before loading any data
+    X, y, X_test, y_test, name = load_xy(args.data, seed=args.seed, n_pool=args.n_pool)
+    total = len(strategies) * args.repeats * args.rounds
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=f"simulate on {name}", unit="round") as bar:
+        result = run(
+            X,
+            y,
+            X_test,
+            y_test,
+            strategies,
+            initial=args.initial,
+            batch=args.batch,
+            rounds=args.rounds,
+            repeats=args.repeats,
+            model=args.model,
+            seed=args.seed,
+            data_name=name,
+            progress=lambda f, _msg: bar.update(round(f * total) - bar.n),
+        )
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    width = max(map(len, strategies))
+    for s, v in sorted(result["strategies"].items(), key=lambda kv: -kv[1]["auc"]):
+        print(f"{s:<{width}}  auc {v['auc']:.3f}  final {v['accuracy_mean'][-1]:.3f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from alviz.export import export_labels
 
@@ -86,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="pixels_pca")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("simulate", help="simulate strategies with an oracle; write learning curves as JSON")
+    p.add_argument("--data", required=True, help="sample | fashion-mnist | digits | an .npz with X and y")
+    p.add_argument("--strategies", default="random,margin,auto", help="comma-separated names")
+    p.add_argument("--initial", type=int, default=20)
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--model", choices=["logreg", "mlp"], default="logreg")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-pool", type=int, default=None, help="fashion-mnist only: a balanced subset of this size")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("export", help="export current labels (or the whole history) to CSV, Parquet or JSON")
     p.add_argument("--db", required=True)

@@ -127,3 +127,41 @@ def confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
         yaxis={"autorange": "reversed"},
     )
     return fig
+
+
+def compare_figure(result: dict) -> go.Figure:
+    """Mean learning curve of each simulated strategy with a ±1 std band; random dashed as the reference."""
+    fig = go.Figure()
+    for i, (name, s) in enumerate(result["strategies"].items()):
+        x = s["n_labeled"]
+        mean, std = np.asarray(s["accuracy_mean"]), np.asarray(s["accuracy_std"])
+        color = "#555555" if name == "random" else class_color(i)
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                mode="lines+markers",
+                name=f"{name} (AUC {s['auc']:.3f})",
+                line={"color": color, "dash": "dash" if name == "random" else None},
+            )
+        )
+    fig.update_layout(
+        xaxis_title="labels",
+        yaxis_title="test accuracy",
+        height=440,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    )
+    return fig

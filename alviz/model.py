@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+MODELS = ("logreg", "mlp")
 
 
 class OneClassError(ValueError):
@@ -20,7 +23,10 @@ class OneClassError(ValueError):
 class Learner:
     """fit / predict_proba over a fixed number of classes."""
 
-    def __init__(self, n_classes: int, C: float = 1.0, random_state: int = 0) -> None:
+    def __init__(self, n_classes: int, C: float = 1.0, random_state: int = 0, kind: str = "logreg") -> None:
+        if kind not in MODELS:
+            raise ValueError(f"Unknown model {kind!r}; choose one of {MODELS}.")
+        self.kind = kind
         self.n_classes = n_classes
         self.C = C
         self.random_state = random_state
@@ -29,9 +35,11 @@ class Learner:
         self.n_features_: int | None = None
 
     def _make(self) -> Pipeline:
-        return make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
-        )
+        if self.kind == "mlp":
+            head = MLPClassifier((128,), alpha=1e-3, max_iter=300, random_state=self.random_state)
+        else:
+            head = LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state)
+        return make_pipeline(StandardScaler(), head)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Learner:
         y = np.asarray(y)
@@ -63,11 +71,6 @@ class Learner:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
 
-    def coef(self) -> tuple[np.ndarray, np.ndarray]:
-        """(W, b) of the softmax head in the scaled space, over the classes seen (for gradient strategies)."""
-        lr: LogisticRegression = self._pipe[-1]
-        return lr.coef_, lr.intercept_
-
     def scale(self, X: np.ndarray) -> np.ndarray:
         return self._pipe[0].transform(X)
 
@@ -81,3 +84,24 @@ def cross_val_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, max_folds: 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     est = Learner(n_classes)._make()
     return float(cross_val_score(est, X, y, cv=cv).mean())
+
+
+def fit_committee(
+    X: np.ndarray, y: np.ndarray, n_classes: int, size: int = 5, seed: int = 0, kind: str = "logreg"
+) -> list[Learner]:
+    """Bagged learners for query by committee: each fit on a bootstrap drawn within every class,
+    so that every member sees every labeled class (a member that missed one would always disagree)."""
+    if size < 2:
+        raise ValueError(f"A committee needs at least 2 members; got {size}.")
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(y == c) for c in np.unique(y)]
+    members = []
+    for m in range(size):
+        rows = np.concatenate([rng.choice(idx, len(idx), replace=True) for idx in by_class])
+        members.append(Learner(n_classes, random_state=seed + m, kind=kind).fit(X[rows], y[rows]))
+    return members
+
+
+def committee_proba(members: list[Learner], X: np.ndarray) -> np.ndarray:
+    """(M, N, C) probabilities of each member."""
+    return np.stack([m.predict_proba(X) for m in members])

@@ -12,10 +12,10 @@ import numpy as np
 
 from alviz import scores
 from alviz.embed import Embedding
-from alviz.model import Learner, OneClassError, cross_val_accuracy
+from alviz.model import Learner, OneClassError, committee_proba, cross_val_accuracy, fit_committee
 from alviz.pool import UNLABELED, Pool
 from alviz.store import Store
-from alviz.strategies import QueryContext, select
+from alviz.strategies import COMMITTEE, QueryContext, select
 
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity")
 MAX_CLASS_NAME = 80
@@ -199,10 +199,17 @@ class Session:
         p = self.proba
         return None if p is None else scores.UNCERTAINTY[name](p)
 
-    def context(self) -> QueryContext:
-        return QueryContext(X=self.X, labeled=self.labeled, y=self.y, proba=self.proba, model=self.model)
+    def context(self, committee: bool = False) -> QueryContext:
+        """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (costs M fits)."""
+        cp = None
+        if committee and self.model is not None:
+            members = fit_committee(self.X[self.labeled], self.y[self.labeled], len(self.class_names), seed=self.seed)
+            cp = committee_proba(members, self.X)
+        return QueryContext(
+            X=self.X, labeled=self.labeled, y=self.y, proba=self.proba, committee_proba=cp, model=self.model
+        )
 
     def query(self, strategy: str, k: int, seed: int | None = None) -> np.ndarray:
         """The next k unlabeled rows picked by ``strategy``."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        return select(strategy, self.context(), k, rng)
+        return select(strategy, self.context(committee=strategy in COMMITTEE), k, rng)

@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 SOURCES = ("single", "bulk", "queue", "accepted", "undo", "import")
 
@@ -118,6 +118,11 @@ class Store:
                         f"unavailable or busy: {exc.orig}. Nothing was written; try again."
                     ) from exc
                 time.sleep(0.2 * 2**attempt)
+            except DBAPIError as exc:  # not a passing condition (a file that is no database, a constraint): no retry
+                raise StoreError(
+                    f"The label database ({self.engine.url.render_as_string(hide_password=True)}) refused the "
+                    f"operation: {exc.orig}. Nothing was written."
+                ) from exc
         raise AssertionError("unreachable")
 
     # projects -------------------------------------------------------------------------------------
@@ -197,6 +202,16 @@ class Store:
         )
         return self._retry(lambda: dict(self._all(stmt)))
 
+    def label_names(self, project_id: int) -> list[str]:
+        """Every label ever given in the project, in the order each was first given."""
+        stmt = (
+            select(label_events.c.label)
+            .where(label_events.c.project_id == project_id, label_events.c.label.is_not(None))
+            .group_by(label_events.c.label)
+            .order_by(func.min(label_events.c.id))
+        )
+        return self._retry(lambda: self._all(stmt))
+
     def undo_last(self, project_id: int, annotator: str) -> int:
         """Revert this annotator's latest labeling action that is not undone yet; returns items reverted.
 
@@ -224,9 +239,17 @@ class Store:
                 items = [r[0] for r in conn.execute(select(ev.item_id).where(ev.action_id == aid))]
                 restore: list[tuple[str, str | None]] = []
                 for item in items:
+                    # The item's live history: undone actions and undo events drop out, so that undoing twice
+                    # walks back two actions (the latest live event always holds the current label).
                     history = conn.execute(
                         select(ev.action_id, ev.label)
-                        .where(ev.project_id == project_id, ev.item_id == item)
+                        .join(actions, actions.c.id == ev.action_id)
+                        .where(
+                            ev.project_id == project_id,
+                            ev.item_id == item,
+                            actions.c.source != "undo",
+                            actions.c.undone_by.is_(None),
+                        )
                         .order_by(ev.id.desc())
                     ).all()
                     if history[0][0] != aid:

@@ -8,9 +8,19 @@ import streamlit as st
 from alviz.figures import confusion_figure, learning_curve_figure
 from alviz.model import OneClassError
 from alviz.session import Session
+from alviz.simulate import random_baseline
 from pages._shared import require_session
 
 sess: Session = require_session()
+
+
+@st.cache_data(show_spinner="Simulating the random baseline…", max_entries=16)
+def _random_baseline(pool_hash: str, method: str, sizes: tuple[int, ...]) -> tuple[list[float], list[float]]:
+    test = sess.pool.test
+    keep, tkeep = sess.pool.y_true >= 0, test.y_true >= 0
+    return random_baseline(sess.X[keep], sess.pool.y_true[keep], sess.X_test[tkeep], test.y_true[tkeep], sizes)
+
+
 st.header("Train")
 
 if st.button("Retrain now", type="primary", key="retrain"):
@@ -39,8 +49,18 @@ if points:
     st.subheader("Learning curve")
     x, y = zip(*points, strict=True)
     metric = history[-1]["metric"]
-    st.plotly_chart(learning_curve_figure({"this session": (list(x), list(y))}, y_title=metric), key="curve")
-    st.caption("One point per retraining round.")
+    curves = {"this session": (list(x), list(y))}
+    test = sess.pool.test
+    show_baseline = sess.pool.has_ground_truth and test is not None and test.has_ground_truth
+    show_baseline = show_baseline and metric == "test accuracy"
+    if show_baseline and st.toggle("Compare with random labels (simulated)", value=True, key="baseline"):
+        mean, _ = _random_baseline(sess.pool.content_hash(), sess.embedding_method, tuple(x))
+        curves["random labels (simulated, 3 runs)"] = (list(x), mean)
+    st.plotly_chart(learning_curve_figure(curves, y_title=metric), key="curve")
+    st.caption(
+        "One point per retraining round. The simulated baseline trains the same model on the same number of "
+        "randomly chosen items labeled by the ground truth: above it, your choices of what to label pay off."
+    )
 else:
     st.info("No rounds yet. Label items of at least two classes (Explore or Queue), then press **Retrain now**.")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ def load(cache_dir: Path, key: str) -> dict[str, np.ndarray] | None:
             if int(f["cache_version"]) != CACHE_VERSION:
                 return None
             return {k: f[k] for k in f.files if k != "cache_version"}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
         return None  # a truncated or foreign file: recompute rather than crash
 
 

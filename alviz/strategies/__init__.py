@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from alviz import scores
-
 
 @dataclass(frozen=True)
 class QueryContext:
@@ -27,6 +25,7 @@ class QueryContext:
 
 Strategy = Callable[[QueryContext, int, np.random.Generator], np.ndarray]
 REGISTRY: dict[str, Strategy] = {}
+COMMITTEE = frozenset({"vote_entropy", "kl_consensus"})  # these need ctx.committee_proba
 
 
 def register(name: str) -> Callable[[Strategy], Strategy]:
@@ -46,27 +45,16 @@ def top_k_unlabeled(score: np.ndarray, labeled: np.ndarray, k: int, rng: np.rand
     return cand[best]
 
 
-@register("random")
-def random(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform sample of the unlabeled items: the baseline every other strategy must beat."""
-    return rng.choice(np.flatnonzero(~ctx.labeled), size=k, replace=False)
+class NeedsCommittee(ValueError):
+    """A committee strategy was called without a committee of at least two models."""
 
 
-def _uncertainty(name: str) -> Strategy:
-    score_fn = scores.UNCERTAINTY[name]
-
-    def strategy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        if ctx.proba is None:  # no model yet: nothing to be uncertain about
-            return random(ctx, k, rng)
-        return top_k_unlabeled(score_fn(ctx.proba), ctx.labeled, k, rng)
-
-    strategy.__name__ = name
-    strategy.__doc__ = f"Top-k unlabeled items by {name} of the model's prediction (random before a model)."
-    return strategy
-
-
-for _name in scores.UNCERTAINTY:
-    register(_name)(_uncertainty(_name))
+def require_committee(ctx: QueryContext, name: str) -> np.ndarray:
+    cp = ctx.committee_proba
+    if cp is None or len(cp) < 2:
+        got = "none" if cp is None else f"a committee of {len(cp)}"
+        raise NeedsCommittee(f"{name} needs a committee of at least 2 models; got {got}.")
+    return cp
 
 
 def select(name: str, ctx: QueryContext, k: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -85,3 +73,12 @@ def select(name: str, ctx: QueryContext, k: int, rng: np.random.Generator | int 
     if len(picked) != k or len(np.unique(picked)) != k or ctx.labeled[picked].any():
         raise RuntimeError(f"strategy {name!r} broke its contract: it must return {k} distinct unlabeled indices")
     return picked
+
+
+# Strategies register themselves when their module is imported.
+from alviz.strategies import auto as _auto  # noqa: E402,F401
+from alviz.strategies import committee as _committee  # noqa: E402,F401
+from alviz.strategies import diversity as _diversity  # noqa: E402,F401
+from alviz.strategies import uncertainty as _uncertainty  # noqa: E402,F401
+
+random = _uncertainty.random

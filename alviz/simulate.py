@@ -1,0 +1,197 @@
+"""Oracle simulation of the active-learning loop, and learning curves to compare strategies.
+
+Every strategy in one repeat starts from the same random initial labels; the oracle answers with the
+ground truth; after each round the model is refit and scored on the held-out test part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from alviz.model import Learner, committee_proba, fit_committee
+from alviz.strategies import COMMITTEE, REGISTRY, QueryContext, select
+
+Progress = Callable[[float, str], None]
+
+
+def check_strategies(names: Sequence[str]) -> list[str]:
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ValueError(f"Name at least one strategy; valid names are: {', '.join(REGISTRY)}.")
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"Unknown strategy {', '.join(map(repr, unknown))}; valid names are: {', '.join(REGISTRY)}.")
+    return names
+
+
+def _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, committee: bool):
+    """(test accuracy, context for the next query)."""
+    ys = y[labeled]
+    present = np.unique(ys)
+    y_known = np.where(labeled, y, -1)
+    if len(present) < 2:  # one class so far: the only possible model predicts it
+        acc = float((y_test == present[0]).mean()) if len(present) else 0.0
+        return acc, QueryContext(X=X, labeled=labeled, y=y_known)
+    learner = Learner(n_classes, random_state=seed, kind=model).fit(X[labeled], ys)
+    acc = float((learner.predict(X_test) == y_test).mean())
+    cp = committee_proba(fit_committee(X[labeled], ys, n_classes, seed=seed, kind=model), X) if committee else None
+    return acc, QueryContext(
+        X=X, labeled=labeled, y=y_known, proba=learner.predict_proba(X), committee_proba=cp, model=learner
+    )
+
+
+def simulate_strategy(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    strategy: str,
+    initial_rows: np.ndarray,
+    batch: int,
+    rounds: int,
+    seed: int = 0,
+    model: str = "logreg",
+    on_round: Callable[[], None] | None = None,
+) -> tuple[list[int], list[float], float]:
+    """One learning curve: (n_labeled per point, accuracy per point, seconds per round)."""
+    n_classes = int(max(y.max(), y_test.max()) + 1)
+    labeled = np.zeros(len(X), dtype=bool)
+    labeled[initial_rows] = True
+    rng = np.random.default_rng(seed)
+    sizes, accs, times = [], [], []
+    for r in range(rounds + 1):
+        t0 = time.perf_counter()
+        acc, ctx = _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, strategy in COMMITTEE)
+        sizes.append(int(labeled.sum()))
+        accs.append(acc)
+        if r == rounds or labeled.all():
+            break
+        labeled = labeled.copy()
+        labeled[select(strategy, ctx, batch, rng)] = True
+        times.append(time.perf_counter() - t0)
+        if on_round:
+            on_round()
+    return sizes, accs, float(np.mean(times)) if times else 0.0
+
+
+def run(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    strategies: Sequence[str],
+    initial: int = 20,
+    batch: int = 20,
+    rounds: int = 10,
+    repeats: int = 3,
+    model: str = "logreg",
+    seed: int = 0,
+    data_name: str = "",
+    progress: Progress | None = None,
+) -> dict:
+    """Simulate each strategy ``repeats`` times; returns the result.json structure of DESIGN.md §4."""
+    strategies = check_strategies(strategies)
+    X, y = np.asarray(X, np.float32), np.asarray(y, np.int64)
+    X_test, y_test = np.asarray(X_test, np.float32), np.asarray(y_test, np.int64)
+    if len(X) != len(y) or len(X_test) != len(y_test):
+        raise ValueError(f"X has {len(X)} rows and y {len(y)}; X_test {len(X_test)} and y_test {len(y_test)}.")
+    for name, v in (("initial", initial), ("batch", batch), ("rounds", rounds), ("repeats", repeats)):
+        if v < 1:
+            raise ValueError(f"{name} must be at least 1; got {v}.")
+    if initial >= len(X):
+        raise ValueError(f"initial ({initial}) must be smaller than the pool ({len(X)} items).")
+    total = len(strategies) * repeats * rounds
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0] / total, f"{done[0]}/{total} rounds")
+
+    runs: dict[str, list] = {s: [] for s in strategies}
+    secs: dict[str, list] = {s: [] for s in strategies}
+    sizes: dict[str, list[int]] = {}
+    for rep in range(repeats):
+        init = np.random.default_rng(seed + 1000 * rep).choice(len(X), initial, replace=False)
+        for s in strategies:
+            n, acc, sec = simulate_strategy(X, y, X_test, y_test, s, init, batch, rounds, seed + rep, model, tick)
+            runs[s].append(acc)
+            secs[s].append(sec)
+            sizes[s] = n
+    out = {
+        "data": data_name,
+        "n_pool": len(X),
+        "n_test": len(X_test),
+        "initial": initial,
+        "batch": batch,
+        "rounds": rounds,
+        "repeats": repeats,
+        "model": model,
+        "seed": seed,
+        "strategies": {},
+    }
+    for s in strategies:
+        width = min(len(r) for r in runs[s])
+        arr = np.array([r[:width] for r in runs[s]])
+        out["strategies"][s] = {
+            "n_labeled": sizes[s][:width],
+            "accuracy_mean": arr.mean(axis=0).round(5).tolist(),
+            "accuracy_std": arr.std(axis=0).round(5).tolist(),
+            "runs": arr.round(5).tolist(),
+            "auc": round(float(arr.mean()), 5),
+            "seconds_per_round": round(float(np.mean(secs[s])), 5),
+        }
+    return out
+
+
+def load_xy(data: str, seed: int = 0, n_pool: int | None = None, n_test: int | None = None, test_fraction: float = 0.2):
+    """(X, y, X_test, y_test, name) for a dataset name (embedded with pixels_pca) or an .npz with X and y."""
+    from alviz import datasets
+    from alviz.embed import embed
+
+    if data.endswith(".npz"):
+        pool = datasets.load_npz_xy(data)
+        X, y = pool.vectors, pool.y_true
+        X_test = pool.test.vectors if pool.test is not None else None
+        y_test = pool.test.y_true if pool.test is not None else None
+    else:
+        kwargs = {"n_pool": n_pool, "n_test": n_test} if data == "fashion-mnist" else {}
+        pool = datasets.load(data, **kwargs)
+        if not pool.has_ground_truth:
+            raise ValueError(f"{data!r} has no ground truth: a simulation needs labels to play the oracle.")
+        emb = embed(pool, "pixels_pca" if pool.images is not None else "precomputed")
+        X, y, X_test = emb.X, pool.y_true, emb.X_test
+        y_test = pool.test.y_true if pool.test is not None else None
+        keep = y >= 0
+        X, y = X[keep], y[keep]
+    if X_test is None:
+        X, X_test, y, y_test = train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed)
+    return X, y, X_test, y_test, pool.name
+
+
+def random_baseline(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    sizes: Sequence[int],
+    repeats: int = 3,
+    seed: int = 0,
+    model: str = "logreg",
+) -> tuple[list[float], list[float]]:
+    """Mean and std test accuracy of a model trained on ``n`` random oracle labels, for each n in sizes:
+    the curve a session's own learning curve should rise above."""
+    n_classes = int(max(y.max(), y_test.max()) + 1)
+    accs = np.zeros((repeats, len(sizes)))
+    for rep in range(repeats):
+        order = np.random.default_rng(seed + rep).permutation(len(X))
+        for j, n in enumerate(sizes):
+            rows = order[: min(int(n), len(X))]
+            labeled = np.zeros(len(X), dtype=bool)
+            labeled[rows] = True
+            accs[rep, j], _ = _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, False)
+    return accs.mean(axis=0).tolist(), accs.std(axis=0).tolist()

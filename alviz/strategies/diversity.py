@@ -1,0 +1,184 @@
+"""Strategies that look at the geometry of the pool: expected model change, core-set, BADGE,
+density-weighted entropy and TypiClust. All vectorised: no Python loop over the pool."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+
+from alviz import scores
+from alviz.strategies import QueryContext, register, top_k_unlabeled
+from alviz.strategies.uncertainty import random
+
+CHUNK = 1024
+
+
+def model_features(ctx: QueryContext) -> np.ndarray:
+    """Embeddings as the model's linear head sees them (scaled), with a bias column appended."""
+    scale = getattr(ctx.model, "scale", None)
+    Xs = scale(ctx.X) if callable(scale) else ctx.X
+    return np.hstack([np.asarray(Xs, dtype=np.float32), np.ones((len(Xs), 1), dtype=np.float32)])
+
+
+def egl_score(proba: np.ndarray, feats: np.ndarray) -> np.ndarray:
+    """Expected gradient length of the softmax cross-entropy w.r.t. the head's weights.
+
+    For label y the gradient is (p - e_y) ⊗ x, whose norm is ||p - e_y|| · ||x||, and
+    ||p - e_y||² = Σp² - 2 p_y + 1; the expectation is over y ~ p.
+    """
+    p = proba.astype(np.float64)
+    sq = (p**2).sum(axis=1, keepdims=True)
+    per_label = np.sqrt(np.maximum(sq - 2 * p + 1, 0.0))
+    return (p * per_label).sum(axis=1) * np.linalg.norm(feats, axis=1)
+
+
+@register("egl")
+def egl(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Items whose label, whatever it turns out to be, would move the model most (random before a model)."""
+    if ctx.proba is None:
+        return random(ctx, k, rng)
+    return top_k_unlabeled(egl_score(ctx.proba, model_features(ctx)), ctx.labeled, k, rng)
+
+
+def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared distance of each row of X to its nearest center, in chunks of centers (bounded memory)."""
+    X = np.asarray(X, dtype=np.float32)
+    xx = np.einsum("ij,ij->i", X, X)
+    best = np.full(len(X), np.inf, dtype=np.float32)
+    for start in range(0, len(centers), CHUNK):
+        C = np.asarray(centers[start : start + CHUNK], dtype=np.float32)
+        d = xx[:, None] - 2.0 * (X @ C.T) + np.einsum("ij,ij->i", C, C)[None, :]
+        np.minimum(best, d.min(axis=1), out=best)
+    return np.maximum(best, 0.0)
+
+
+@register("kcenter")
+def kcenter(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy core-set: repeatedly the unlabeled item farthest from everything labeled or picked."""
+    X = np.asarray(ctx.X, dtype=np.float32)
+    picked: list[int] = []
+    if ctx.labeled.any():
+        dist = min_sqdist(X, X[ctx.labeled])
+    else:  # nothing labeled: start from a random item
+        picked.append(int(rng.choice(len(X))))
+        dist = min_sqdist(X, X[picked])
+    xx = np.einsum("ij,ij->i", X, X)
+    dist[ctx.labeled] = -np.inf
+    dist[picked] = -np.inf
+    while len(picked) < k:
+        i = int(np.argmax(dist))
+        picked.append(i)
+        # one mat-vec per pick: ||x - c||² = ||x||² - 2 x·c + ||c||², no (N, d) temporary
+        np.minimum(dist, xx - 2.0 * (X @ X[i]) + xx[i], out=dist)
+        dist[i] = -np.inf
+    return np.asarray(picked)
+
+
+@register("badge")
+def badge(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """BADGE: k-means++ seeding over gradient embeddings g = (p - e_ŷ) ⊗ x.
+
+    Uncertain items have long gradients, different items point different ways: one pass gives both.
+    The (N, C·d) gradient matrix is never built: g_i·g_j = (a_i·a_j)(x_i·x_j) with a = p - e_ŷ.
+    """
+    if ctx.proba is None:
+        return random(ctx, k, rng)
+    cand = np.flatnonzero(~ctx.labeled)
+    a = ctx.proba[cand].astype(np.float32)
+    a[np.arange(len(a)), a.argmax(axis=1)] -= 1.0
+    x = model_features(ctx)[cand]
+    norm2 = np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", x, x)
+    picked = [int(np.argmax(norm2))]  # positions in cand; the longest gradient first, as BADGE does
+    d2 = np.full(len(cand), np.inf, dtype=np.float32)
+    while True:
+        c = picked[-1]
+        np.minimum(d2, np.maximum(norm2 + norm2[c] - 2.0 * (a @ a[c]) * (x @ x[c]), 0.0), out=d2)
+        d2[picked] = 0.0
+        if len(picked) == k:
+            break
+        total = float(d2.sum(dtype=np.float64))
+        if total > 0:  # k-means++: sample proportionally to the squared distance to the nearest center
+            nxt = int(np.searchsorted(np.cumsum(d2, dtype=np.float64), rng.random() * total, side="right"))
+            nxt = min(nxt, len(cand) - 1)
+        else:  # every candidate coincides with a center: any unpicked one will do
+            nxt = int(rng.choice(np.setdiff1d(np.arange(len(cand)), picked)))
+        if d2[nxt] == 0.0:
+            nxt = int(np.argmax(d2)) if total > 0 else nxt
+        picked.append(nxt)
+    return cand[np.asarray(picked)]
+
+
+def cluster(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, centers) of k-means. Beyond N·K = 500k, mini-batch k-means fit on a sample of at most
+    max(20·K, 10k) items, then every item assigned: full k-means there costs N·K·d per iteration."""
+    n_clusters = int(max(1, min(n_clusters, len(X))))
+    seed = int(rng.integers(2**31 - 1))
+    X = np.asarray(X, dtype=np.float32)
+    if len(X) * n_clusters <= 500_000:
+        km = KMeans(n_clusters, n_init=1, max_iter=100, random_state=seed).fit(X)
+        return km.labels_, km.cluster_centers_
+    n_fit = min(len(X), max(20 * n_clusters, 10_000))
+    sample = X[rng.choice(len(X), n_fit, replace=False)] if n_fit < len(X) else X
+    sample = sample.astype(np.float64)  # sklearn's float32 distances take a slow upcasting path in k-means++
+    km = MiniBatchKMeans(n_clusters, batch_size=2048, n_init=1, max_iter=10, random_state=seed).fit(sample)
+    return km.predict(X.astype(np.float64)), km.cluster_centers_
+
+
+def density(X: np.ndarray, rng: np.random.Generator, n_clusters: int = 20) -> np.ndarray:
+    """Representativeness: cosine similarity of each item to the center of its k-means cluster."""
+    labels, centers = cluster(X, n_clusters, rng)
+    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    cunit = centers / np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
+    return np.einsum("ij,ij->i", unit, cunit[labels].astype(np.float32)).astype(np.float32)
+
+
+@register("density_entropy")
+def density_entropy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Entropy weighted by representativeness, so that outliers do not crowd out typical doubts.
+
+    Before a model, the most representative items.
+    """
+    dens = np.clip(density(ctx.X, rng), 0.0, None)
+    score = dens if ctx.proba is None else scores.entropy(ctx.proba) * dens
+    return top_k_unlabeled(score, ctx.labeled, k, rng)
+
+
+def typicality(X: np.ndarray, members: np.ndarray, rng: np.random.Generator, knn: int = 20) -> np.ndarray:
+    """1 / mean distance to the knn nearest members of the same cluster (a sample of 1,000 for big ones)."""
+    ref = members if len(members) <= 1000 else rng.choice(members, 1000, replace=False)
+    kk = min(knn, len(ref) - 1)
+    if kk < 1:
+        return np.ones(len(members), dtype=np.float32)
+    d2 = min_sqdist_matrix(X[members], X[ref])
+    nearest = np.partition(d2, kk, axis=1)[:, 1 : kk + 1]  # column 0 is (mostly) the item itself
+    return (1.0 / (np.sqrt(nearest).mean(axis=1) + 1e-12)).astype(np.float32)
+
+
+def min_sqdist_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    d = np.einsum("ij,ij->i", A, A)[:, None] - 2.0 * (A @ B.T) + np.einsum("ij,ij->i", B, B)[None, :]
+    return np.maximum(d, 0.0)
+
+
+@register("typiclust")
+def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+    """TypiClust (Hacohen et al., 2022): for tiny budgets, the most typical item of each of the largest
+    clusters that hold no label yet. Clusters: k-means with (labeled + k) centers, at most 500."""
+    X = np.asarray(ctx.X, dtype=np.float32)
+    n_clusters = min(int(ctx.labeled.sum()) + k, 500, len(X))
+    labels, _ = cluster(X, n_clusters, rng)
+    sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
+    covered = np.bincount(labels[ctx.labeled], minlength=n_clusters).astype(np.int64)
+    taken = ctx.labeled.copy()
+    picked: list[int] = []
+    while len(picked) < k:
+        open_ = np.flatnonzero(np.bincount(labels[~taken], minlength=n_clusters) > 0)
+        # fewest labels first, then the largest cluster
+        c = open_[np.lexsort((-sizes[open_], covered[open_]))[0]]
+        members = np.flatnonzero(labels == c)
+        free = members[~taken[members]]
+        typ = typicality(X, members, rng)[~taken[members]]
+        i = int(free[np.argmax(typ)])
+        picked.append(i)
+        taken[i] = True
+        covered[c] += 1
+    return np.asarray(picked)

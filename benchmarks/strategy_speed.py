@@ -1,0 +1,51 @@
+"""Seconds per select() call for every strategy at N = 10k and 100k, d = 256, k = 100; prints JSON.
+
+The pool is a synthetic mixture of 10 Gaussian clusters with 200 labeled items; the model, its
+probabilities and a 5-member committee are computed once, outside the timing: only selection is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from alviz.model import Learner, committee_proba, fit_committee
+from alviz.strategies import REGISTRY, QueryContext, select
+
+
+def make_context(n: int, d: int = 256, n_classes: int = 10, n_labeled: int = 200, seed: int = 0) -> QueryContext:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, (n_classes, d)).astype(np.float32)
+    y_true = rng.integers(0, n_classes, n)
+    X = (centers[y_true] + rng.normal(0, 4, (n, d))).astype(np.float32)
+    labeled = np.zeros(n, dtype=bool)
+    labeled[rng.choice(n, n_labeled, replace=False)] = True
+    y = np.where(labeled, y_true, -1)
+    model = Learner(n_classes).fit(X[labeled], y[labeled])
+    cp = committee_proba(fit_committee(X[labeled], y[labeled], n_classes), X)
+    return QueryContext(X=X, labeled=labeled, y=y, proba=model.predict_proba(X), committee_proba=cp, model=model)
+
+
+def main() -> None:
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    out: dict = {"d": 256, "k": 100, "repeats": repeats, "seconds": {}}
+    for n in (10_000, 100_000):
+        ctx = make_context(n)
+        row = {}
+        for name in REGISTRY:
+            times = []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                select(name, ctx, 100, np.random.default_rng(r))
+                times.append(time.perf_counter() - t0)
+            row[name] = round(statistics.median(times), 4)
+        out["seconds"][str(n)] = row
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
