@@ -66,6 +66,10 @@ class Session:
         current = self.store.current_labels(self.project_id)
         y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
         self.unknown_items = 0
+        in_use = set(current.values())
+        for name in self.store.label_names(self.project_id):  # in the order first given: stable across sessions
+            if name in in_use:
+                self.class_index(name)
         for item_id, name in current.items():
             rows = self.pool.index_of([item_id])
             if len(rows) == 0:

@@ -1,0 +1,260 @@
+"""The session: labels go to the store and come back, undo walks back, retraining records rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alviz.model import OneClassError, cross_val_accuracy
+from alviz.pool import UNLABELED, Pool
+from alviz.store import Store
+
+# ----------------------------------------------------------------------------------------------- labels
+
+
+def test_bulk_label_gives_every_selected_item_the_class(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    assert sess.label([0, 1, 2], "cat") == 3
+    assert [sess.class_names[c] for c in sess.y[[0, 1, 2]]] == ["cat"] * 3 and sess.n_labeled == 3
+
+
+def test_repeated_rows_in_a_selection_count_once(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    assert sess.label([4, 4, 4], "cat") == 1
+
+
+def test_bulk_label_then_undo_restores_the_previous_labels(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    before = sess.y.copy()  # rows 0, 1 are cats, everything else unlabeled
+    sess.label([1, 2, 3], "dog")  # row 1 had another label, rows 2 and 3 had none
+    assert sess.undo() == 3
+    np.testing.assert_array_equal(sess.y, before)
+
+
+def test_undo_twice_walks_back_two_actions_on_the_same_item(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0], "cat")
+    sess.label([0], "dog")
+    sess.undo()
+    sess.undo()
+    assert sess.y[0] == UNLABELED
+
+
+def test_undo_keeps_an_item_relabeled_later_by_someone_else(vector_pool, make_session):
+    alice = make_session(vector_pool, annotator="alice")
+    bob = make_session(vector_pool, annotator="bob")
+    alice.label([0, 1], "cat")
+    bob.label([1], "dog")
+    alice.undo()
+    assert (alice.y[0], alice.class_names[alice.y[1]]) == (UNLABELED, "dog")
+
+
+def test_undo_reverts_only_this_annotators_action(vector_pool, make_session):
+    alice = make_session(vector_pool, annotator="alice")
+    bob = make_session(vector_pool, annotator="bob")
+    alice.label([0], "cat")
+    bob.label([5], "dog")
+    alice.undo()
+    assert (alice.y[0], alice.class_names[alice.y[5]]) == (UNLABELED, "dog")
+
+
+def test_undo_with_nothing_to_undo_reverts_nothing(vector_pool, make_session):
+    assert make_session(vector_pool).undo() == 0
+
+
+def test_labeling_an_empty_selection_is_refused_with_a_hint(vector_pool, make_session):
+    with pytest.raises(ValueError, match="Nothing is selected"):
+        make_session(vector_pool).label([], "cat")
+
+
+def test_rows_outside_the_pool_are_refused(vector_pool, make_session):
+    with pytest.raises(ValueError, match="Row indices"):
+        make_session(vector_pool).label([len(vector_pool)], "cat")
+
+
+def test_new_class_names_are_appended(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0], "middle")
+    assert sess.class_names == ["left", "right", "middle"]
+
+
+def test_class_names_are_trimmed(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0], "  cat ")
+    assert sess.class_names == ["cat"]
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_blank_class_name_is_refused_and_nothing_is_stored(vector_pool, make_session, name):
+    sess = make_session(vector_pool)
+    with pytest.raises(ValueError, match="cannot be empty"):
+        sess.label([0], name)
+    assert sess.store.current_labels(sess.project_id) == {}
+
+
+def test_ground_truth_never_becomes_a_label(pool_with_test, make_session):
+    assert make_session(pool_with_test).n_labeled == 0
+
+
+def test_label_counts_cover_every_class(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0, 1], "right")
+    assert sess.label_counts() == {"left": 0, "right": 2}
+
+
+# ----------------------------------------------------------------------------------------------- resume
+
+
+def test_a_new_session_on_the_same_db_resumes_labels_classes_and_history(vector_pool, make_session):
+    first = make_session(vector_pool)
+    first.label([0, 1, 2], "cat")
+    first.label([6, 7, 8], "dog")
+    first.retrain()
+    first.label([3], "cat")
+    first.retrain()
+    again = make_session(vector_pool)
+    assert (again.y.tolist(), again.class_names, again.history()) == (
+        first.y.tolist(),
+        first.class_names,
+        first.history(),
+    )
+
+
+def test_resumed_classes_keep_the_order_they_were_first_given(vector_pool, make_session):
+    first = make_session(vector_pool)
+    first.label([5], "zebra")
+    first.label([1], "apple")  # row 1 sorts (and was labeled last) before row 5
+    first.label([5, 6], "zebra")
+    assert make_session(vector_pool).class_names == ["zebra", "apple"]
+
+
+def test_a_resumed_session_has_a_model_but_records_no_round(vector_pool, make_session):
+    first = make_session(vector_pool)
+    first.label([0, 1], "cat")
+    first.label([6, 7], "dog")
+    again = make_session(vector_pool)
+    assert again.proba is not None and again.history() == []
+
+
+def test_labels_of_items_not_in_the_pool_are_counted_not_fatal(vector_pool, make_session, db_path):
+    store = Store(db_path)
+    store.add_labels(store.project("blobs"), ["item-000", "gone-1", "gone-2"], "cat", "bob", "bulk")
+    sess = make_session(vector_pool)
+    assert (sess.unknown_items, sess.n_labeled) == (2, 1)
+
+
+def test_projects_in_one_db_keep_their_labels_apart(vector_pool, make_session):
+    make_session(vector_pool, project="one").label([0], "cat")
+    assert make_session(vector_pool, project="two").n_labeled == 0
+
+
+def test_refresh_sees_labels_written_by_another_session(vector_pool, make_session):
+    alice = make_session(vector_pool, annotator="alice")
+    bob = make_session(vector_pool, annotator="bob")
+    bob.label([3], "dog")
+    alice.refresh()
+    assert alice.class_names[alice.y[3]] == "dog"
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def test_retrain_with_one_class_raises_and_stores_nothing(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1, 2], "cat")
+    with pytest.raises(OneClassError, match="at least two classes"):
+        sess.retrain()
+    assert (sess.model, sess.history()) == (None, [])
+
+
+def test_retrain_records_a_round_per_call(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    sess.label([6, 7], "dog")
+    sess.retrain()
+    sess.label([2, 8], "cat")
+    sess.retrain()
+    assert [(r["round"], r["n_labeled"]) for r in sess.history()] == [(1, 4), (2, 6)]
+
+
+def test_retrain_reports_test_accuracy_when_the_pool_has_a_test_part(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0, 1], "left")
+    sess.label([6, 7], "right")
+    result = sess.retrain()
+    expected = float((sess.model.predict(pool_with_test.test.vectors) == pool_with_test.test.y_true).mean())
+    assert (result["metric"], result["accuracy"]) == ("test accuracy", expected)
+
+
+def test_retrain_reports_cross_validated_accuracy_without_ground_truth(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1, 2], "cat")
+    sess.label([6, 7, 8], "dog")
+    result = sess.retrain()
+    expected = cross_val_accuracy(sess.X[sess.labeled], sess.y[sess.labeled], 2)
+    assert (result["metric"], result["accuracy"]) == ("cross-validated accuracy", expected)
+
+
+def test_separable_clusters_are_learned_perfectly(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0, 1], "left")
+    sess.label([6, 7], "right")
+    assert sess.retrain()["accuracy"] == 1.0
+
+
+def test_proba_pads_a_class_added_after_training(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    sess.label([6, 7], "dog")
+    sess.retrain()
+    sess.label([11], "bird")
+    p = sess.proba
+    assert p.shape == (len(vector_pool), 3) and not p[:, 2].any()
+
+
+def test_uncertainty_scores_need_a_model(vector_pool, make_session):
+    assert make_session(vector_pool).score("entropy") is None
+
+
+def test_similarity_score_needs_a_label(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    assert sess.score("similarity") is None
+    sess.label([0], "cat")
+    assert sess.score("similarity").shape == (len(vector_pool),)
+
+
+def test_unknown_score_name_is_refused_with_the_choices(vector_pool, make_session):
+    with pytest.raises(ValueError, match="least_confidence"):
+        make_session(vector_pool).score("vibes")
+
+
+def test_query_returns_unlabeled_rows_only(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1, 2, 3], "cat")
+    sess.label([6, 7], "dog")
+    sess.retrain()
+    rows = sess.query("entropy", 3)
+    assert len(set(rows.tolist())) == 3 and not sess.labeled[rows].any()
+
+
+def test_confusion_matrix_counts_test_items(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0, 1], "left")
+    sess.label([6, 7], "right")
+    sess.retrain()
+    cm, names = sess.confusion()
+    assert (cm.tolist(), names) == ([[4, 0], [0, 4]], ["left", "right"])
+
+
+def test_embedding_of_another_length_is_refused(vector_pool, db_path):
+    from alviz.embed import Embedding
+    from alviz.session import Session
+
+    with pytest.raises(ValueError, match="rows"):
+        Session(vector_pool, Embedding(vector_pool.vectors[:-1], None, "precomputed"), Store(db_path))
+
+
+def test_pool_project_name_defaults_to_pool_name(make_session):
+    pool = Pool(name="my pool", ids=["a", "b", "c"], vectors=np.eye(3, dtype=np.float32))
+    assert make_session(pool).project == "my pool"
