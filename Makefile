@@ -17,7 +17,7 @@ app: $(STAMP)
 	$(VENV)/bin/alviz app
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check alviz pages app.py tests benchmarks scripts
+	$(VENV)/bin/ruff check alviz views app.py tests benchmarks scripts
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -1,20 +1,20 @@
-"""alviz Streamlit entry: navigation over pages/ and the sidebar. Logic lives in the alviz library."""
+"""alviz Streamlit entry: navigation over views/ and the sidebar. Logic lives in the alviz library."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from pages._shared import annotator, db_url, session
+from views._shared import annotator, db_url, session
 
 st.set_page_config(page_title="alviz", page_icon=":material/label:", layout="wide")
 
 nav = st.navigation(
     [
-        st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
-        st.Page("pages/queue.py", title="Queue", icon=":material/checklist:"),
-        st.Page("pages/train.py", title="Train", icon=":material/show_chart:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
+        st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
+        st.Page("views/queue.py", title="Queue", icon=":material/checklist:"),
+        st.Page("views/train.py", title="Train", icon=":material/show_chart:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("views/data.py", title="Data", icon=":material/folder_open:"),
     ]
 )
 

@@ -92,6 +92,7 @@ def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_ti
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line={"dash": dash}))
     fig.update_layout(
         xaxis_title="labels",
+        xaxis_tickformat=",d",
         yaxis_title=y_title,
         height=380,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
@@ -159,6 +160,7 @@ def compare_figure(result: dict) -> go.Figure:
         )
     fig.update_layout(
         xaxis_title="labels",
+        xaxis_tickformat=",d",
         yaxis_title="test accuracy",
         height=440,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -88,7 +88,9 @@ class Pool:
         return np.asarray(rows, dtype=np.int64)
 
     def content_hash(self) -> str:
-        """A short digest of the pool's content, for caches keyed by data."""
+        """A short digest of the pool's content, for caches keyed by data (computed once: pools don't change)."""
+        if getattr(self, "_hash", None):
+            return self._hash
         h = hashlib.sha1()
         h.update(self.name.encode())
         h.update("\0".join(self.ids.tolist()).encode())
@@ -100,7 +102,8 @@ class Pool:
             h.update("\0".join(map(str, self.texts)).encode())
         if self.test is not None:
             h.update(self.test.content_hash().encode())
-        return h.hexdigest()[:16]
+        self._hash = h.hexdigest()[:16]
+        return self._hash
 
     def summary(self) -> dict:
         """Plain facts for a UI or CLI to show."""

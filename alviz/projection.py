@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import sys
+import types
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +80,9 @@ class BackgroundProjector:
         if key in self._jobs or cache.load(self.cache_dir, key) is not None:
             self._jobs.setdefault(key, _done_future(None))
             return key
-        self._jobs[key] = self._pool().submit(_umap_job, np.asarray(X, np.float32), params, str(self.cache_dir), key)
+        with _plain_main_module():
+            fut = self._pool().submit(_umap_job, np.asarray(X, np.float32), params, str(self.cache_dir), key)
+        self._jobs[key] = fut
         return key
 
     def status(self, key: str) -> str:
@@ -107,6 +112,22 @@ class BackgroundProjector:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+@contextmanager
+def _plain_main_module():
+    """Hide the running script from a spawned worker while it starts.
+
+    spawn re-imports the parent's ``__main__`` by path in the child; under Streamlit that is the app script,
+    so the worker would run the whole app (load, embed, open the store) before its first job.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _done_future(value) -> Future:

@@ -24,7 +24,7 @@ from alviz.strategies import QueryContext, register
 from alviz.strategies.diversity import cluster, typiclust
 
 LOW = 3.0  # labels per class below which uncertainty is not trusted
-HIGH = 6.0  # labels per class from which uncertainty leads alone
+HIGH = 10.0  # labels per class from which uncertainty leads alone
 CANDIDATES_PER_PICK = 10  # diverse margin looks at the 10·k most uncertain items
 
 

@@ -102,7 +102,7 @@ def session() -> Session | None:
         return None
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         st.error(f"Could not open {spec.label}: {exc}")
-        st.page_link("pages/data.py", label="Choose other data", icon=":material/folder_open:")
+        st.page_link("views/data.py", label="Choose other data", icon=":material/folder_open:")
         return None
     st.session_state["session"] = sess
     st.session_state["session_key"] = key

@@ -8,7 +8,7 @@ import streamlit as st
 from alviz.gallery import montage
 from alviz.session import Session
 from alviz.strategies import REGISTRY
-from pages._shared import require_session
+from views._shared import require_session
 
 sess: Session = require_session()
 pool = sess.pool

@@ -9,7 +9,7 @@ from alviz.figures import confusion_figure, learning_curve_figure
 from alviz.model import OneClassError
 from alviz.session import Session
 from alviz.simulate import random_baseline
-from pages._shared import require_session
+from views._shared import require_session
 
 sess: Session = require_session()
 

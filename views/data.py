@@ -8,19 +8,30 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.embed import available_for
-from pages._shared import DataSpec, get_pool, session
+from views._shared import DataSpec, default_spec, get_pool, session
 
 st.header("Data")
-spec: DataSpec = st.session_state.setdefault("spec", DataSpec("sample"))
+spec: DataSpec = st.session_state.setdefault("spec", default_spec())
 
 CHOICES = {
-    "Bundled sample (Fashion-MNIST, 2,000 images)": "sample",
+    "Bundled sample (Fashion-MNIST: 2,000 images to label, 1,000 held out)": "sample",
     "Fashion-MNIST (Debian package dataset-fashion-mnist)": "fashion-mnist",
-    "scikit-learn digits (1,797 8×8 images)": "digits",
+    "scikit-learn digits (1,797 8×8 images: 1,438 to label, 359 held out)": "digits",
     "Image folder on this machine": "folder",
     "Table with embedding columns (CSV / Parquet)": "table",
 }
-kind = st.radio("Pool", list(CHOICES), index=0, key="data_kind")
+
+
+def _kind_of(source: str) -> str:
+    """The choice that loaded ``source``, so that the radio opens on the pool in use."""
+    if source.lower() in CHOICES.values():
+        return source.lower()
+    if Path(source).suffix.lower() in (".csv", ".parquet", ".pq"):
+        return "table"
+    return "folder" if Path(source).is_dir() else "sample"
+
+
+kind = st.radio("Pool", list(CHOICES), index=list(CHOICES.values()).index(_kind_of(spec.source)), key="data_kind")
 choice = CHOICES[kind]
 new_spec: DataSpec | None = None
 
@@ -72,5 +83,5 @@ if sess is not None:
             else "no ground truth: accuracy is cross-validated on your labels"
         )
     )
-    for note in pool.notes:
-        st.warning(note)
+    for note in pool.notes:  # loader notes and license notices: information, not a warning
+        st.info(note, icon=":material/info:")

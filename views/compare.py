@@ -11,7 +11,7 @@ from alviz import datasets
 from alviz.figures import compare_figure
 from alviz.simulate import load_xy, run
 from alviz.strategies import REGISTRY
-from pages._shared import session
+from views._shared import session
 
 st.header("Compare strategies")
 st.caption(

@@ -12,7 +12,7 @@ from alviz.figures import map_figure
 from alviz.gallery import montage
 from alviz.selection import rows_from_selection
 from alviz.session import Session
-from pages._shared import get_projector, pca_map, require_session
+from views._shared import get_projector, pca_map, require_session
 
 COLOR_BY = {
     "Label": "label",
@@ -23,6 +23,7 @@ COLOR_BY = {
     "Similarity to labeled classes": "similarity",
 }
 GALLERY_MAX = 60
+HOVER_MAX = 20_000
 NEW_CLASS = "➕ New class…"
 
 sess: Session = require_session()
@@ -51,7 +52,9 @@ def _wait_for_umap(key: str) -> None:
 def _figure(
     Z: np.ndarray, classes: np.ndarray | None, names: tuple[str, ...], values: np.ndarray | None, value_name: str
 ) -> go.Figure:
-    return map_figure(Z, classes=classes, class_names=list(names), values=values, value_name=value_name)
+    # item ids on hover, unless they would weigh down a very large map (DESIGN.md §5)
+    hover = pool.ids if len(pool) <= HOVER_MAX else None
+    return map_figure(Z, classes=classes, class_names=list(names), values=values, value_name=value_name, hover=hover)
 
 
 def _coordinates() -> tuple[np.ndarray, str]:
@@ -82,7 +85,7 @@ def _selection_panel(rows: np.ndarray) -> None:
         st.info("Draw a lasso or a box around points on the map to select them, then label them all at once.")
         return
     st.markdown(f"**{len(rows):,} items selected**")
-    default = 0
+    default: int | None = None  # without a model, guess nothing: the primary button must not label blindly
     pred = sess.predicted
     if pred is not None:
         counts = np.bincount(pred[rows], minlength=len(sess.class_names))
@@ -94,7 +97,13 @@ def _selection_panel(rows: np.ndarray) -> None:
     if already:
         st.caption(f"{already} of them already have a label; labeling replaces it (undo restores it).")
     options = [*sess.class_names, NEW_CLASS]
-    choice = st.selectbox("Class", options, index=min(default, len(options) - 1), key="bulk_class")
+    choice = st.selectbox(
+        "Class",
+        options,
+        index=None if default is None else min(default, len(options) - 1),
+        placeholder="Choose a class for all of them…",
+        key="bulk_class",
+    )
     name = st.text_input("New class name", key="new_class") if choice == NEW_CLASS else choice
     if st.button(f"Label {len(rows):,} items", type="primary", key="bulk_label", disabled=not name):
         try:
@@ -125,13 +134,14 @@ def _gallery(rows: np.ndarray) -> None:
 def map_and_selection() -> None:
     top = st.columns([3, 1])
     mode = COLOR_BY[top[0].radio("Color by", list(COLOR_BY), horizontal=True, key="color_by")]
-    if umap_enabled:
+    umap_job = _umap_key()
+    if umap_job and get_projector().status(umap_job) == "done":  # offer the choice only once there is one
         top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")
     Z, layout = _coordinates()
     classes, values, note = _colors(mode)
     if note:
         st.caption(note)
-    left, right = st.columns([3, 2])
+    left, right = st.columns([5, 3])
     with left:
         fig = _figure(Z, classes, tuple(sess.class_names), values, mode)
         event = st.plotly_chart(

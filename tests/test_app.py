@@ -1,0 +1,333 @@
+"""Page wiring, driven through streamlit.testing's AppTest on the bundled sample (PCA map, no UMAP).
+
+AppTest cannot fire a Plotly selection, so a lasso is simulated the way Streamlit itself would report it:
+by writing the chart's selection state (DESIGN §5). Labels are checked where they live: in the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alviz.datasets import load_digits_pool, load_sample
+from alviz.store import Store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 30
+NEW_CLASS = "➕ New class…"  # the Explore page's "new class" option
+PROJECT = "sample"  # the project is named after the pool
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def sample_truth() -> tuple[np.ndarray, list[str]]:
+    pool = load_sample()
+    return pool.y_true, pool.class_names
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "labels.db"
+    monkeypatch.setenv("ALVIZ_UMAP", "0")
+    monkeypatch.setenv("ALVIZ_DB", str(path))
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALVIZ_DATA", "sample")
+    monkeypatch.setenv("ALVIZ_ANNOTATOR", "tester")
+    return path
+
+
+def run(target) -> AppTest:
+    """Run the app (``target`` is the AppTest or a widget just set) and fail on any exception it raised."""
+    at = target.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def app(db) -> AppTest:
+    return run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+
+def go_to(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"views/{page}.py")
+    return run(at)
+
+
+def select_rows(at: AppTest, rows) -> AppTest:
+    """What Streamlit reports after a lasso over these rows: customdata carries the global row id."""
+    rows = [int(r) for r in rows]
+    points = [
+        {"curve_number": 0, "point_number": r, "point_index": r, "x": 0.0, "y": 0.0, "customdata": r} for r in rows
+    ]
+    at.session_state["map"] = {"selection": {"points": points, "point_indices": rows, "box": [], "lasso": []}}
+    return run(at)
+
+
+def label_selection(at: AppTest, name: str) -> AppTest:
+    """Label the current selection with ``name``: an existing class, or a new one typed in."""
+    if name in at.selectbox(key="bulk_class").options:
+        run(at.selectbox(key="bulk_class").select(name))
+    else:
+        run(at.selectbox(key="bulk_class").select(NEW_CLASS))
+        run(at.text_input(key="new_class").input(name))
+    return run(at.button(key="bulk_label").click())
+
+
+def labeled_metric(at: AppTest) -> int:
+    (metric,) = [m for m in at.sidebar.metric if m.label == "Labeled"]
+    return int(metric.value.replace(",", ""))
+
+
+def stored(db: Path, project: str = PROJECT) -> dict[str, str]:
+    store = Store(db)
+    try:
+        return store.current_labels(store.project(project))
+    finally:
+        store.close()
+
+
+def stored_events(db: Path, project: str = PROJECT) -> list[dict]:
+    store = Store(db)
+    try:
+        return store.events(store.project(project))
+    finally:
+        store.close()
+
+
+def stored_rounds(db: Path, project: str = PROJECT) -> list[dict]:
+    store = Store(db)
+    try:
+        return store.rounds(store.project(project))
+    finally:
+        store.close()
+
+
+def prelabel(db: Path, rows_by_class: dict[str, np.ndarray]) -> None:
+    """Labels given before the app opens (the session resumes from them and fits a model)."""
+    ids = load_sample().ids
+    store = Store(db)
+    try:
+        pid = store.project(PROJECT)
+        for name, rows in rows_by_class.items():
+            store.add_labels(pid, ids[rows].tolist(), name, "tester", "bulk")
+    finally:
+        store.close()
+
+
+def rows_of(y_true: np.ndarray, c: int, n: int) -> np.ndarray:
+    return np.flatnonzero(y_true == c)[:n]
+
+
+def charts(at: AppTest) -> dict[str, object]:
+    return {c.key: c for c in at.get("plotly_chart")}
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+# ------------------------------------------------------------------------------------------- Explore
+
+
+def test_explore_opens_on_the_sample_with_a_pca_map(app):
+    assert "map" in charts(app)
+    assert any(c.value.startswith("Map: PCA · 2,000 items · 0 labeled") for c in app.caption)
+    assert labeled_metric(app) == 0
+
+
+def test_empty_selection_explains_how_to_select(app):
+    select_rows(app, [])
+    assert "Draw a lasso or a box" in texts(app.info)
+    assert not [b for b in app.button if b.key == "bulk_label"]
+
+
+def test_lasso_selection_shows_count_then_labels_a_new_class_into_the_store(app, db):
+    rows = [3, 10, 11, 500, 1999]
+    select_rows(app, rows)
+    assert "**5 items selected**" in [m.value for m in app.markdown]
+
+    label_selection(app, "my new class")
+
+    ids = load_sample().ids
+    assert stored(db) == {ids[r]: "my new class" for r in rows}
+    assert labeled_metric(app) == 5
+    assert any("5 labeled" in c.value for c in app.caption if c.value.startswith("Map:"))
+
+
+def test_without_a_model_no_class_is_guessed_and_the_label_button_waits_for_one(app):
+    select_rows(app, [4, 5, 6])
+    assert app.selectbox(key="bulk_class").value is None
+    assert app.button(key="bulk_label").disabled
+
+
+def test_with_a_model_the_class_defaults_to_the_models_majority_prediction(db, sample_truth):
+    y_true, names = sample_truth
+    trousers = rows_of(y_true, 1, 20)
+    prelabel(db, {names[1]: trousers[:10], names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+    select_rows(at, trousers[10:])
+
+    assert any(c.value.startswith(f"Model predicts: {names[1]}") for c in at.caption)
+    assert at.selectbox(key="bulk_class").value == names[1]
+    assert not at.button(key="bulk_label").disabled
+
+
+@pytest.mark.parametrize("mode", ["Predicted class", "Uncertainty (entropy)", "Similarity to labeled classes"])
+def test_every_coloring_draws_once_a_model_exists(db, sample_truth, mode):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+    run(at.radio(key="color_by").set_value(mode))
+
+    assert "map" in charts(at)
+    assert not [c for c in at.caption if "Showing labels" in c.value]  # no fallback: the coloring was computable
+
+
+def test_selection_ignores_points_outside_the_pool(app):
+    select_rows(app, [1, 2, 2000, 10**6])  # rows past the pool's end cannot be labeled
+    assert "**2 items selected**" in [m.value for m in app.markdown]
+
+
+def test_undo_restores_the_labels_the_last_action_replaced(app, db):
+    ids = load_sample().ids
+    select_rows(app, [0, 1, 2])
+    label_selection(app, "Trouser")
+    select_rows(app, [1, 2, 3])
+    label_selection(app, "Bag")
+    assert stored(db) == {ids[0]: "Trouser", ids[1]: "Bag", ids[2]: "Bag", ids[3]: "Bag"}
+
+    run(app.button(key="undo").click())
+
+    assert stored(db) == {ids[0]: "Trouser", ids[1]: "Trouser", ids[2]: "Trouser"}
+    assert labeled_metric(app) == 3
+
+
+# --------------------------------------------------------------------------------------------- Train
+
+
+def test_retrain_with_one_class_warns_and_records_no_round(app, db, sample_truth):
+    y_true, names = sample_truth
+    select_rows(app, rows_of(y_true, 1, 10))
+    label_selection(app, names[1])
+    go_to(app, "train")
+
+    run(app.button(key="retrain").click())
+
+    assert "at least two classes" in texts(app.warning)
+    assert stored_rounds(db) == []
+    assert "curve" not in charts(app)
+
+
+def test_retrain_with_two_classes_shows_a_round_curve_and_confusion_matrix(app, db, sample_truth):
+    y_true, names = sample_truth
+    for c in (1, 8):  # Trouser, Bag: easy to tell apart
+        select_rows(app, rows_of(y_true, c, 15))
+        label_selection(app, names[c])
+    go_to(app, "train")
+    assert "No rounds yet" in texts(app.info)
+
+    run(app.button(key="retrain").click())
+
+    assert "Round 1: 30 labels" in texts(app.success)
+    (round_,) = stored_rounds(db)
+    assert round_["n_labeled"] == 30 and round_["accuracy"] is not None
+    assert {"curve", "confusion"} <= set(charts(app))
+
+
+# --------------------------------------------------------------------------------------------- Queue
+
+
+def test_queue_fills_with_k_items_and_set_label_stores_a_queue_label(app, db):
+    go_to(app, "queue")
+    run(app.number_input(key="queue_k").set_value(4))
+    run(app.button(key="fill_queue").click())
+    set_buttons = [b for b in app.button if b.key and b.key.startswith("set_")]
+    assert len(set_buttons) == 4
+    assert not [b for b in app.button if b.key and b.key.startswith("accept_")]  # no model, no suggestion
+
+    row = int(set_buttons[0].key.removeprefix("set_"))
+    run(app.selectbox(key=f"pick_{row}").select("Sneaker"))
+    run(app.button(key=f"set_{row}").click())
+
+    item = load_sample().ids[row]
+    assert stored(db) == {item: "Sneaker"}
+    assert [e["source"] for e in stored_events(db) if e["item_id"] == item] == ["queue"]
+    assert len([b for b in app.button if b.key and b.key.startswith("set_")]) == 3  # it left the queue
+
+
+def test_queue_accept_stores_the_models_suggestion(db, sample_truth):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    accept = [b for b in at.button if b.key and b.key.startswith("accept_")]
+    assert len(accept) == 10  # the default k, each with a suggestion
+
+    row = int(accept[0].key.removeprefix("accept_"))
+    suggested = accept[0].label.removeprefix("Accept ")
+    run(accept[0].click())
+
+    item = load_sample().ids[row]
+    assert stored(db)[item] == suggested
+    assert [e["source"] for e in stored_events(db) if e["item_id"] == item] == ["accepted"]
+    assert labeled_metric(at) == 21
+
+
+# ---------------------------------------------------------------------------------------------- Data
+
+
+def _load_path(at: AppTest, kind: str, label: str, path: str) -> AppTest:
+    run(at.radio(key="data_kind").set_value(kind))
+    (box,) = [t for t in at.text_input if t.label == label]
+    run(box.input(path))
+    return run(at.button(key="load").click())
+
+
+def test_loading_a_missing_folder_shows_an_error_and_keeps_the_labels(app, db, tmp_path):
+    select_rows(app, [7, 8, 9])
+    label_selection(app, "kept")
+    before = stored(db)
+    go_to(app, "data")
+
+    _load_path(app, "Image folder on this machine", "Folder path", str(tmp_path / "no" / "such" / "folder"))
+
+    assert "Could not load" in texts(app.error)
+    assert stored(db) == before and len(before) == 3
+    assert labeled_metric(app) == 3
+    assert "Current pool: sample" in [s.value for s in app.subheader]
+
+
+def test_loading_a_csv_with_nan_embeddings_shows_a_clear_error(app, tmp_path):
+    csv = tmp_path / "emb.csv"
+    csv.write_text("id,label,e0,e1,e2\na,x,0.1,0.2,0.3\nb,y,0.4,,0.6\nc,x,0.7,0.8,0.9\n")
+    go_to(app, "data")
+
+    _load_path(app, "Table with embedding columns (CSV / Parquet)", "CSV or Parquet path", str(csv))
+
+    error = texts(app.error)
+    assert "Could not load" in error and "NaN" in error and "e1" in error
+    assert "Current pool: sample" in [s.value for s in app.subheader]
+
+
+DIGITS = "scikit-learn digits (1,797 8×8 images: 1,438 to label, 359 held out)"
+
+
+def test_loading_digits_switches_the_pool(app):
+    go_to(app, "data")
+    run(app.radio(key="data_kind").set_value(DIGITS))
+    run(app.button(key="load").click())
+
+    n = len(load_digits_pool())
+    assert "Current pool: digits" in [s.value for s in app.subheader]
+    assert [m.value for m in app.sidebar.metric if m.label == "Items"] == [f"{n:,}"]
+    go_to(app, "explore")
+    assert any(c.value.startswith(f"Map: PCA · {n:,} items") for c in app.caption)
+    go_to(app, "data")
+    assert app.radio(key="data_kind").value == DIGITS  # the page reopens on the pool in use

@@ -1,0 +1,255 @@
+"""The real app in headless Chromium: lasso a cluster on the map, name a new class, label it in one click.
+
+Starts ``streamlit run app.py`` on a free local port with its own label database and cache, waits for the
+UMAP map to replace the PCA one, then drives the page with the mouse the way a person would.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from alviz.store import Store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+UNLABELED_COLOR = "#c8c8c8"  # alviz.figures.UNLABELED_COLOR
+NEW_CLASS = "➕ New class…"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+SERVER_START_S = 60
+UMAP_WAIT_S = 150  # first UMAP fit in a fresh process pays numba's JIT: about 30 s here, allow for a slow box
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium to run the browser tests", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(log: Path, n: int = 3000) -> str:
+    return log.read_text(errors="replace")[-n:] if log.exists() else "(no server log)"
+
+
+@contextmanager
+def streamlit_server(tmp: Path, umap: bool):
+    """A fresh `streamlit run app.py` on a free port with a private database and cache; stopped on exit."""
+    port = _free_port()
+    log = tmp / "server.log"
+    env = {
+        **os.environ,
+        "ALVIZ_DATA": "sample",
+        "ALVIZ_DB": str(tmp / "labels.db"),
+        "ALVIZ_CACHE": str(tmp / "cache"),
+        "ALVIZ_UMAP": "1" if umap else "0",
+        "ALVIZ_ANNOTATOR": "e2e",
+    }
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
+    with open(log, "w") as out:
+        # its own process group, so that stopping it also stops its UMAP worker process
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with code {proc.returncode}:\n{_log_tail(log)}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer /_stcore/health in {SERVER_START_S} s:\n{_log_tail(log)}")
+            time.sleep(0.25)  # polling interval only; readiness is decided by the health answer
+        yield {"url": url, "db": tmp / "labels.db", "log": log}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_server(tmp_path_factory.mktemp("e2e"), umap=True) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+MAP = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+
+# Every point of the map trace, in page pixels (plotly's own axis transforms), with its marker color.
+POINTS_JS = """(gd) => {
+    const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, tr = gd._fullData[0];
+    const box = gd.getBoundingClientRect();
+    const xs = Array.from(tr.x), ys = Array.from(tr.y);
+    return {
+        px: xs.map(v => box.left + xa._offset + xa.l2p(v)),
+        py: ys.map(v => box.top + ya._offset + ya.l2p(v)),
+        color: Array.isArray(tr.marker.color) ? tr.marker.color : Array.from(tr.marker.color),
+    };
+}"""
+COLORS_JS = "(gd) => Array.from(gd.data[0].marker.color)"
+
+
+def sidebar_labeled(page) -> int:
+    metric = page.locator('[data-testid="stSidebar"] [data-testid="stMetric"]').filter(has_text="Labeled")
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+
+
+def densest_spot(px: list[float], py: list[float], bounds: dict, cell: float = 50.0) -> tuple[float, float]:
+    """Centre of the grid cell holding most points, kept a cell away from the plot's edges."""
+    counts = Counter(
+        (int((x - bounds["x"]) // cell), int((y - bounds["y"]) // cell))
+        for x, y in zip(px, py, strict=True)
+        if bounds["x"] + cell <= x <= bounds["x"] + bounds["width"] - cell
+        and bounds["y"] + cell <= y <= bounds["y"] + bounds["height"] - cell
+    )
+    (i, j), _ = counts.most_common(1)[0]
+    return bounds["x"] + (i + 0.5) * cell, bounds["y"] + (j + 0.5) * cell
+
+
+def lasso(page, cx: float, cy: float, r: float, sides: int = 12) -> None:
+    """Press, move along a closed polygon of radius r around (cx, cy), release: plotly's lasso gesture."""
+    ring = [
+        (cx + r * math.cos(2 * math.pi * k / sides), cy + r * math.sin(2 * math.pi * k / sides)) for k in range(sides)
+    ]
+    page.mouse.move(*ring[0])
+    page.mouse.down()
+    for x, y in [*ring[1:], ring[0]]:
+        page.mouse.move(x, y, steps=4)
+    page.mouse.up()
+
+
+# ---------------------------------------------------------------------------------------------- test
+
+
+def test_lasso_a_cluster_and_label_it_as_a_new_class(server, chromium_browser):
+    page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(server["url"])
+        # The PCA map comes first; the UMAP map swaps in when the background fit is done (the selection
+        # would be cleared by that swap, so the lasso waits for it).
+        page.get_by_text("Map: ", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("Map: UMAP").wait_for(timeout=UMAP_WAIT_S * 1000)
+        plot = page.locator(MAP)
+        plot.locator(".nsewdrag").wait_for(state="visible", timeout=30_000)
+        assert sidebar_labeled(page) == 0
+
+        gd = plot.element_handle()
+        before = page.evaluate(POINTS_JS, gd)
+        assert len(before["color"]) == 2000 and set(before["color"]) == {UNLABELED_COLOR}
+
+        drag = plot.locator(".nsewdrag").bounding_box()
+        cx, cy = densest_spot(before["px"], before["py"], drag)
+        r = 35.0
+        inside = sum(
+            (x - cx) ** 2 + (y - cy) ** 2 < (0.9 * r) ** 2 for x, y in zip(before["px"], before["py"], strict=True)
+        )
+        assert inside > 0, "no points near the densest spot: the pixel transform is off"
+        lasso(page, cx, cy, r)
+
+        selected = page.get_by_text("items selected")
+        selected.wait_for(timeout=30_000)
+        n = int(selected.inner_text().split()[0].replace(",", ""))
+        assert n >= inside > 0  # every point well inside the lasso is selected
+        page.locator('[data-testid="stImage"]').first.wait_for(timeout=15_000)  # the gallery of the selection
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e_selected.png"), full_page=True)
+
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
+        page.get_by_role("option", name=NEW_CLASS).click()
+        name_box = page.get_by_label("New class name")
+        name_box.fill("lassoed cluster")
+        name_box.press("Enter")
+        button = page.get_by_role("button", name=f"Label {n:,} items")
+        button.wait_for(timeout=15_000)
+        page.wait_for_function(
+            "(name) => [...document.querySelectorAll('button')].some(b => b.innerText.includes(name) && !b.disabled)",
+            arg=f"Label {n:,} items",
+            timeout=15_000,
+        )
+        button.click()
+
+        page.get_by_text(f"Map: UMAP · 2,000 items · {n:,} labeled").wait_for(timeout=30_000)
+        page.wait_for_function(
+            f"() => {{ const gd = document.querySelector('{MAP}');"
+            f" return gd && gd.data && Array.from(gd.data[0].marker.color).some(c => c !== '{UNLABELED_COLOR}'); }}",
+            timeout=30_000,
+        )
+        assert sidebar_labeled(page) == n
+        after = page.evaluate(COLORS_JS, page.locator(MAP).element_handle())
+        colored = [c for c in after if c != UNLABELED_COLOR]
+        assert len(colored) == n and len(set(colored)) == 1  # exactly the lassoed points, in the new class's color
+        page.get_by_text("lassoed cluster").first.wait_for(timeout=10_000)  # the legend names the new class
+        store = Store(server["db"])
+        try:
+            assert Counter(store.current_labels(store.project("sample")).values()) == {"lassoed cluster": n}
+        finally:
+            store.close()
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e_after_label.png"), full_page=True)
+        assert "Traceback" not in server["log"].read_text(errors="replace"), _log_tail(server["log"])
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
+        print(_log_tail(server["log"]))
+        raise
+    finally:
+        page.close()
+
+
+def test_a_fresh_server_opened_on_a_page_url_shows_the_app_and_its_sidebar(chromium_browser, tmp_path):
+    with streamlit_server(tmp_path, umap=False) as srv:
+        page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{srv['url']}/queue")
+            page.get_by_text("items picked by").wait_for(timeout=60_000)  # the Queue page has rendered
+            sync_api.expect(page.locator('[data-testid="stSidebar"]').get_by_text("Annotator")).to_be_visible(
+                timeout=5_000
+            )
+            sync_api.expect(page.get_by_role("link", name="shared")).to_have_count(0)
+        finally:
+            page.close()
