@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 UNLABELED_COLOR = "#c8c8c8"
+LAYER_COLORS = ("#111111", "#d62728")
 PALETTE = qualitative.Plotly + qualitative.D3[1::2] + qualitative.Alphabet
 
 
@@ -28,10 +29,12 @@ def map_figure(
     hover: np.ndarray | None = None,
     title: str = "",
     height: int = 620,
+    layers: dict[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Scatter of the 2-D map with each point's row id in customdata.
 
     Color by ``classes`` ((N,) int, -1 = none, drawn grey) with a legend, or by continuous ``values``.
+    ``layers`` names sets of rows drawn on top as open rings (e.g. the last query), selectable like the rest.
     """
     n = len(Z)
     rows = np.arange(n, dtype=np.int32)
@@ -69,7 +72,21 @@ def map_figure(
         showlegend=False,
         name="items",
     )
-    fig = go.Figure([points, *legend_traces])
+    overlays = []
+    for i, (name, rows_) in enumerate((layers or {}).items()):
+        r = np.asarray(rows_, dtype=np.int32)
+        overlays.append(
+            go.Scattergl(
+                x=Z[r, 0],
+                y=Z[r, 1],
+                mode="markers",
+                name=name,
+                customdata=r,
+                marker={"symbol": "circle-open", "size": 13, "line": {"width": 2}, "color": LAYER_COLORS[i % 2]},
+                hovertemplate=f"{name}<extra></extra>",
+            )
+        )
+    fig = go.Figure([points, *overlays, *legend_traces])
     fig.update_layout(
         title=title or None,
         height=height,

@@ -10,14 +10,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alviz import scores
+from alviz import insight, scores
 from alviz.embed import Embedding
 from alviz.model import Learner, OneClassError, committee_proba, cross_val_accuracy, fit_committee
 from alviz.pool import UNLABELED, Pool
 from alviz.store import Store
 from alviz.strategies import COMMITTEE, QueryContext, select
+from alviz.strategies.auto import plan
 
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity")
+STOP_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    strategy: str
+    rows: np.ndarray  # in the order the strategy ranked them
+    reason: str  # for auto: which behavior it chose and why
+
+
 MAX_CLASS_NAME = 80
 
 
@@ -56,6 +67,9 @@ class Session:
         self.model: Learner | None = None
         self._proba: np.ndarray | None = None
         self.last_error: str | None = None
+        self.last_query: QueryRecord | None = None
+        # A fixed sample whose predictions are compared round to round: the stopping signal.
+        self.stop_rows = np.random.default_rng(seed).choice(len(pool), min(STOP_SAMPLE, len(pool)), replace=False)
         self.refresh()
         if self.can_train:  # resume: a model for the labels we already have, without recording a round
             self._fit()
@@ -214,6 +228,75 @@ class Session:
         )
 
     def query(self, strategy: str, k: int, seed: int | None = None) -> np.ndarray:
-        """The next k unlabeled rows picked by ``strategy``."""
+        """The next k unlabeled rows picked by ``strategy`` (remembered as ``last_query``, in pick order)."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        return select(strategy, self.context(committee=strategy in COMMITTEE), k, rng)
+        ctx = self.context(committee=strategy in COMMITTEE)
+        rows = select(strategy, ctx, k, rng)
+        reason = plan(ctx).reason if strategy == "auto" else ""
+        self.last_query = QueryRecord(strategy, rows, reason)
+        return rows
+
+    def why(self, row: int, k: int = 3) -> dict:
+        """Why an item is in the last query: strategy, rank, the model's doubt, and its nearest labeled items."""
+        out: dict = {"row": int(row)}
+        q = self.last_query
+        if q is not None and row in q.rows:
+            out.update(strategy=q.strategy, rank=int(np.flatnonzero(q.rows == row)[0]) + 1, of=len(q.rows))
+            if q.reason:
+                out["auto"] = q.reason
+        p = self.proba
+        if p is not None:
+            out.update(entropy=float(scores.entropy(p[[row]])[0]), margin=float(1 - scores.margin(p[[row]])[0]))
+        labeled = np.flatnonzero(self.labeled)
+        idx, dist = insight.nearest(self.X, np.array([row]), labeled, k)
+        out["neighbors"] = [
+            {"row": int(i), "label": self.class_names[self.y[i]], "distance": float(d)}
+            for i, d in zip(idx[0], dist[0], strict=True)
+        ]
+        return out
+
+    def more_like(self, rows: np.ndarray, n: int = 50) -> np.ndarray:
+        """Unlabeled items nearest to the given ones, for labeling them in bulk."""
+        return insight.more_like(self.X, rows, n, exclude=self.labeled, seed=self.seed)
+
+    def current_sources(self) -> dict[str, str]:
+        """item id -> source of its current label (bulk, single, queue, accepted, …), derived from the events."""
+        latest: dict[str, tuple[str | None, str]] = {}
+        for ev in self.store.events(self.project_id):
+            latest[ev["item_id"]] = (ev["label"], ev["source"])
+        return {item: src for item, (label, src) in latest.items() if label is not None}
+
+    def disputed_bulk(self, threshold: float = 0.8) -> insight.Disputed | None:
+        """Bulk labels the current model contradicts with confidence ≥ threshold, most doubtful first."""
+        if self.proba is None:
+            return None
+        bulk = [item for item, src in self.current_sources().items() if src == "bulk"]
+        return insight.disputed_labels(self.proba, self.y, self.pool.index_of(bulk), threshold)
+
+    def labels_at_rounds(self) -> list[np.ndarray]:
+        """The labels (N,) as they were at each recorded round, rebuilt from the event log (nothing stored twice)."""
+        events = self.store.events(self.project_id)
+        out, current, j = [], {}, 0
+        for rnd in self.history():
+            while j < len(events) and events[j]["created_at"] <= rnd["created_at"]:
+                current[events[j]["item_id"]] = events[j]["label"]
+                j += 1
+            y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
+            for item, label in current.items():
+                rows = self.pool.index_of([item])
+                if label is not None and len(rows):
+                    y[rows[0]] = self.class_index(label)
+            out.append(y)
+        return out
+
+    def stability_curve(self, labels_at_rounds: list[np.ndarray] | None = None) -> list[float]:
+        """For each round after the first: the share of the fixed check sample whose predicted class stayed
+        the same as in the round before (models refit on each round's labels, so it survives restarts)."""
+        preds = []
+        for y in labels_at_rounds if labels_at_rounds is not None else self.labels_at_rounds():
+            mask = y >= 0
+            if len(np.unique(y[mask])) < 2:
+                continue
+            model = Learner(len(self.class_names), random_state=self.seed).fit(self.X[mask], y[mask])
+            preds.append(model.predict(self.X[self.stop_rows]))
+        return [insight.stability(a, b) for a, b in zip(preds, preds[1:], strict=False)]

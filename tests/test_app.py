@@ -74,7 +74,7 @@ def label_selection(at: AppTest, name: str) -> AppTest:
         run(at.selectbox(key="bulk_class").select(name))
     else:
         run(at.selectbox(key="bulk_class").select(NEW_CLASS))
-        run(at.text_input(key="new_class").input(name))
+        run(at.text_input(key="bulk_new_class").input(name))
     return run(at.button(key="bulk_label").click())
 
 

@@ -116,6 +116,29 @@ def require_session() -> Session:
     return sess
 
 
+STRATEGY_ORDER = (
+    "auto",
+    "random",
+    "typiclust",
+    "margin",
+    "entropy",
+    "least_confidence",
+    "badge",
+    "kcenter",
+    "density_entropy",
+    "egl",
+    "vote_entropy",
+    "kl_consensus",
+)
+
+
+def strategy_names() -> list[str]:
+    """Registered strategies, the most useful first."""
+    from alviz.strategies import REGISTRY
+
+    return [n for n in STRATEGY_ORDER if n in REGISTRY] + [n for n in REGISTRY if n not in STRATEGY_ORDER]
+
+
 def thumbnails(pool: Pool, rows: np.ndarray) -> np.ndarray | None:
     """The images of some rows, or None for pools without images."""
     return None if pool.images is None else pool.images[rows]

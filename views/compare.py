@@ -10,8 +10,7 @@ import streamlit as st
 from alviz import datasets
 from alviz.figures import compare_figure
 from alviz.simulate import load_xy, run
-from alviz.strategies import REGISTRY
-from views._shared import session
+from views._shared import session, strategy_names
 
 st.header("Compare strategies")
 st.caption(
@@ -23,21 +22,7 @@ sources = {"Current pool (its embedding)": "current", "scikit-learn digits": "di
 if datasets.fashion_mnist_available():
     sources["Fashion-MNIST (10,000 pool / 2,000 test)"] = "fashion-mnist"
 src = sources[st.selectbox("Data", list(sources), key="cmp_data")]
-ORDER = [
-    "random",
-    "auto",
-    "typiclust",
-    "margin",
-    "entropy",
-    "least_confidence",
-    "badge",
-    "kcenter",
-    "density_entropy",
-    "egl",
-    "vote_entropy",
-    "kl_consensus",
-]
-names = [n for n in ORDER if n in REGISTRY] + [n for n in REGISTRY if n not in ORDER]
+names = strategy_names()
 chosen = st.multiselect("Strategies", names, default=["random", "margin", "typiclust", "auto"], key="cmp_strategies")
 c = st.columns(5)
 initial = int(c[0].number_input("Initial labels", 2, 500, 20, key="cmp_initial"))

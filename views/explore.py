@@ -50,11 +50,24 @@ def _wait_for_umap(key: str) -> None:
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _figure(
-    Z: np.ndarray, classes: np.ndarray | None, names: tuple[str, ...], values: np.ndarray | None, value_name: str
+    Z: np.ndarray,
+    classes: np.ndarray | None,
+    names: tuple[str, ...],
+    values: np.ndarray | None,
+    value_name: str,
+    layers: tuple[tuple[str, np.ndarray], ...] = (),
 ) -> go.Figure:
     # item ids on hover, unless they would weigh down a very large map (DESIGN.md §5)
     hover = pool.ids if len(pool) <= HOVER_MAX else None
-    return map_figure(Z, classes=classes, class_names=list(names), values=values, value_name=value_name, hover=hover)
+    return map_figure(
+        Z,
+        classes=classes,
+        class_names=list(names),
+        values=values,
+        value_name=value_name,
+        hover=hover,
+        layers=dict(layers),
+    )
 
 
 def _coordinates() -> tuple[np.ndarray, str]:
@@ -80,11 +93,8 @@ def _colors(mode: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     return None, values, ""
 
 
-def _selection_panel(rows: np.ndarray) -> None:
-    if len(rows) == 0:
-        st.info("Draw a lasso or a box around points on the map to select them, then label them all at once.")
-        return
-    st.markdown(f"**{len(rows):,} items selected**")
+def _label_form(rows: np.ndarray, key: str, what: str) -> None:
+    """Model mix, class picker and the one-action label button for a set of rows."""
     default: int | None = None  # without a model, guess nothing: the primary button must not label blindly
     pred = sess.predicted
     if pred is not None:
@@ -102,18 +112,49 @@ def _selection_panel(rows: np.ndarray) -> None:
         options,
         index=None if default is None else min(default, len(options) - 1),
         placeholder="Choose a class for all of them…",
-        key="bulk_class",
+        key=f"{key}_class",
     )
-    name = st.text_input("New class name", key="new_class") if choice == NEW_CLASS else choice
-    if st.button(f"Label {len(rows):,} items", type="primary", key="bulk_label", disabled=not name):
+    name = st.text_input("New class name", key=f"{key}_new_class") if choice == NEW_CLASS else choice
+    if st.button(f"Label {len(rows):,} {what}", type="primary", key=f"{key}_label", disabled=not name):
         try:
             n = sess.label(rows, name, source="bulk")
         except ValueError as exc:
             st.error(str(exc))
         else:
             st.session_state["toast"] = f"Labeled {n:,} items as “{name}”."
+            st.session_state.pop("similar", None)
             st.rerun()
+
+
+def _selection_panel(rows: np.ndarray) -> None:
+    if len(rows) == 0:
+        st.info("Draw a lasso or a box around points on the map to select them, then label them all at once.")
+        return
+    st.markdown(f"**{len(rows):,} items selected**")
+    _label_form(rows, "bulk", "items")
     _gallery(rows)
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    n_similar = int(c1.number_input("How many", 5, 2000, 50, step=25, key="similar_n"))
+    if c2.button("Find more like these", key="find_similar", help="Nearest unlabeled items in embedding space"):
+        st.session_state["similar"] = sess.more_like(rows, n_similar)
+        st.rerun(scope="fragment")
+
+
+def _similar_panel() -> None:
+    similar = st.session_state.get("similar")
+    if similar is None:
+        return
+    similar = similar[~sess.labeled[similar]]
+    with st.container(border=True):
+        st.markdown(f"**{len(similar):,} similar unlabeled items** (rings on the map)")
+        if len(similar) == 0:
+            st.caption("All of them are labeled now.")
+        else:
+            _label_form(similar, "similar", "similar items")
+            _gallery(similar)
+        if st.button("Clear similar items", key="clear_similar"):
+            st.session_state.pop("similar")
+            st.rerun(scope="fragment")
 
 
 def _gallery(rows: np.ndarray) -> None:
@@ -141,9 +182,15 @@ def map_and_selection() -> None:
     classes, values, note = _colors(mode)
     if note:
         st.caption(note)
+    layers = []
+    q = sess.last_query
+    if q is not None and st.session_state.get("show_last_query", True):
+        layers.append((f"last query ({q.strategy})", q.rows[~sess.labeled[q.rows]]))
+    if st.session_state.get("similar") is not None:
+        layers.append(("similar items", st.session_state["similar"]))
     left, right = st.columns([5, 3])
     with left:
-        fig = _figure(Z, classes, tuple(sess.class_names), values, mode)
+        fig = _figure(Z, classes, tuple(sess.class_names), values, mode, tuple(layers))
         event = st.plotly_chart(
             fig,
             key="map",
@@ -152,8 +199,11 @@ def map_and_selection() -> None:
             config={"displaylogo": False, "scrollZoom": True},
         )
         st.caption(f"Map: {layout} · {len(pool):,} items · {sess.n_labeled:,} labeled")
+        if q is not None:
+            st.checkbox("Ring the items of the last query", value=True, key="show_last_query")
     with right:
         _selection_panel(rows_from_selection(event, len(pool)))
+        _similar_panel()
         if st.button("↶ Undo my last label action", key="undo"):
             n = sess.undo()
             st.session_state["toast"] = f"Undid the last action: {n} items restored." if n else "Nothing to undo."

@@ -7,16 +7,22 @@ import streamlit as st
 
 from alviz.gallery import montage
 from alviz.session import Session
-from alviz.strategies import REGISTRY
-from views._shared import require_session
+from views._shared import require_session, strategy_names
 
 sess: Session = require_session()
 pool = sess.pool
 st.header("Queue")
 
 c1, c2, c3 = st.columns([2, 1, 1])
-names = sorted(REGISTRY)
-strategy = c1.selectbox("Strategy", names, index=names.index("entropy"), key="queue_strategy")
+names = strategy_names()
+strategy = c1.selectbox(
+    "Strategy",
+    names,
+    index=names.index("auto"),
+    key="queue_strategy",
+    help="auto adapts to your budget: typical items of uncovered clusters while labels are few, "
+    "diverse uncertain items later.",
+)
 k = int(c2.number_input("Items", 1, 100, 10, key="queue_k"))
 if c3.button("Fill queue", type="primary", key="fill_queue") or "queue" not in st.session_state:
     try:
@@ -39,7 +45,31 @@ if not queue:
     st.stop()
 
 st.caption(f"{len(queue)} items picked by **{st.session_state.get('queue_from', strategy)}**.")
+if sess.last_query is not None and sess.last_query.reason:
+    st.caption(f"auto chose: {sess.last_query.reason}.")
 proba = sess.proba
+
+
+def _why(row: int) -> None:
+    """Strategy, rank, the model's doubt and the nearest labeled items: why this item is asked about."""
+    why = sess.why(row)
+    lines = []
+    if "rank" in why:
+        lines.append(f"Picked by **{why['strategy']}**, rank {why['rank']} of {why['of']}.")
+    if "auto" in why:
+        lines.append(f"auto: {why['auto']}.")
+    if "entropy" in why:
+        lines.append(f"Model doubt: entropy {why['entropy']:.2f} nats, top-two margin {why['margin']:.2f}.")
+    st.markdown("  \n".join(lines) or "No model yet.")
+    neighbors = why["neighbors"]
+    if not neighbors:
+        st.caption("Nothing is labeled yet.")
+        return
+    st.caption(
+        "Nearest labeled items: " + " · ".join(f"{n['label']} (distance {n['distance']:.2f})" for n in neighbors)
+    )
+    if pool.images is not None:
+        st.image(montage(pool.images[[n["row"] for n in neighbors]], columns=len(neighbors), scale=2))
 
 
 def _store(row: int, name: str, source: str) -> None:
@@ -59,6 +89,8 @@ for start in range(0, len(queue), PER_ROW):
             elif pool.texts is not None:
                 st.text(str(pool.texts[row])[:300])
             st.caption(f"id {pool.ids[row]}")
+            with st.popover("Why this item?"):
+                _why(row)
             suggestion = None
             if proba is not None:
                 suggestion = int(np.argmax(proba[row]))

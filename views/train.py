@@ -9,7 +9,8 @@ from alviz.figures import confusion_figure, learning_curve_figure
 from alviz.model import OneClassError
 from alviz.session import Session
 from alviz.simulate import random_baseline
-from views._shared import require_session
+from views._review import coverage_panel, disputed_panel, stopping_panel
+from views._shared import db_url, require_session
 
 sess: Session = require_session()
 
@@ -19,6 +20,13 @@ def _random_baseline(pool_hash: str, method: str, sizes: tuple[int, ...]) -> tup
     test = sess.pool.test
     keep, tkeep = sess.pool.y_true >= 0, test.y_true >= 0
     return random_baseline(sess.X[keep], sess.pool.y_true[keep], sess.X_test[tkeep], test.y_true[tkeep], sizes)
+
+
+@st.cache_data(show_spinner="Replaying past rounds…", max_entries=8)
+def _past_rounds(db: str, project: str, rounds: tuple[str, ...]) -> tuple[list[np.ndarray], list[float]]:
+    """Labels at each past round and the stability curve: past rounds never change, so key on them."""
+    past = sess.labels_at_rounds()
+    return past, sess.stability_curve(past)
 
 
 st.header("Train")
@@ -63,6 +71,15 @@ if points:
     )
 else:
     st.info("No rounds yet. Label items of at least two classes (Explore or Queue), then press **Retrain now**.")
+
+if sess.model is not None:
+    past, stabilities = _past_rounds(db_url(), sess.project, tuple(str(h["created_at"]) for h in history))
+    left, right = st.columns(2)
+    with left:
+        stopping_panel(sess, stabilities)
+    with right:
+        coverage_panel(sess, past)
+    disputed_panel(sess)
 
 conf = sess.confusion()
 if conf is not None:

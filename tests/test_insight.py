@@ -1,0 +1,102 @@
+"""Insight layer: neighbors, coverage, disputed bulk labels, why-picked and the stopping signal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alviz import insight
+from alviz.pool import Pool
+
+
+def test_more_like_returns_exactly_the_true_nearest_items_nearest_first():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    sel = np.array([3, 70])
+    got = insight.more_like(X, sel, 10)
+    d = np.min(((X[:, None, :] - X[None, sel, :]) ** 2).sum(-1), axis=1)
+    d[sel] = np.inf
+    assert got.tolist() == np.argsort(d)[:10].tolist()
+
+
+def test_more_like_leaves_out_excluded_items_and_refuses_an_empty_selection():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    exclude = np.zeros(10, bool)
+    exclude[4] = True
+    assert 4 not in insight.more_like(X, [3], 3, exclude=exclude).tolist()
+    with pytest.raises(ValueError, match="Select at least one item"):
+        insight.more_like(X, [], 3)
+
+
+def test_nearest_finds_the_k_closest_candidates_in_order():
+    X = np.array([[0, 0], [1, 0], [5, 0], [2, 0], [10, 0]], dtype=np.float32)
+    idx, dist = insight.nearest(X, np.array([0]), np.array([2, 3, 4, 1]), k=2)
+    assert idx.tolist() == [[1, 3]] and dist.tolist() == [[1.0, 2.0]]
+
+
+def test_coverage_counts_items_within_the_radius_of_a_label():
+    X = np.array([[0, 0], [0.5, 0], [3, 0], [10, 0]], dtype=np.float32)
+    labeled = np.array([True, False, False, False])
+    assert insight.coverage(X, labeled, radius=1.0) == 0.5
+    assert insight.coverage(X, np.zeros(4, bool), radius=1.0) == 0.0
+
+
+def test_disputed_list_catches_a_planted_wrong_bulk_label(make_session):
+    # two tight clusters; a lasso labels the left cluster "left" but one of its items was really from the right
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(-5, 0.3, (30, 2)), rng.normal(5, 0.3, (30, 2))]).astype(np.float32)
+    pool = Pool(name="planted", ids=[f"i{i}" for i in range(60)], vectors=X)
+    sess = make_session(pool)
+    sess.label(np.r_[0:20, 45], "left", source="bulk")  # row 45 sits in the right cluster: wrong
+    sess.label(np.r_[30:45], "right", source="single")
+    sess.retrain()
+    disputed = sess.disputed_bulk(threshold=0.8)
+    assert disputed.rows.tolist() == [45]
+    assert sess.class_names[disputed.predicted[0]] == "right"
+    sess.label([45], "right", source="single")  # fixed in place: no longer disputed, no longer bulk
+    assert len(sess.disputed_bulk().rows) == 0
+
+
+def test_stop_fires_once_predictions_are_stable_for_three_rounds_and_not_before():
+    assert not insight.stop_advice([0.90, 0.95]).stop  # too few rounds
+    assert not insight.stop_advice([0.999, 0.999, 0.95]).stop  # the latest round still moved
+    assert insight.stop_advice([0.8, 0.995, 0.999, 1.0]).stop
+
+
+def test_stability_curve_replays_rounds_from_the_event_log(make_session):
+    # A pool the model has learned completely after the first round: later rounds change nothing.
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(-5, 0.3, (40, 2)), rng.normal(5, 0.3, (40, 2))]).astype(np.float32)
+    pool = Pool(name="converged", ids=[f"c{i}" for i in range(80)], vectors=X)
+    sess = make_session(pool)
+    sess.label(np.r_[0:5], "left", source="single")
+    sess.label(np.r_[40:45], "right", source="single")
+    sess.retrain()
+    for r in range(3):
+        sess.label([5 + r], "left", source="single")
+        sess.label([45 + r], "right", source="single")
+        sess.retrain()
+    curve = sess.stability_curve()
+    assert len(curve) == 3 and min(curve) == 1.0
+    assert insight.stop_advice(curve).stop
+
+
+def test_why_names_the_strategy_rank_and_nearest_labeled_items(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "left", source="bulk")
+    sess.label([6, 7], "right", source="bulk")
+    sess.retrain()
+    rows = sess.query("margin", 3)
+    why = sess.why(int(rows[1]))
+    assert why["strategy"] == "margin" and why["rank"] == 2 and why["of"] == 3
+    assert len(why["neighbors"]) == 3
+    labels = {n["label"] for n in why["neighbors"]}
+    assert labels <= {"left", "right"}
+    d = [n["distance"] for n in why["neighbors"]]
+    assert d == sorted(d)
+
+
+def test_auto_query_records_which_behavior_it_chose(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.query("auto", 2)
+    assert "no model yet" in sess.last_query.reason

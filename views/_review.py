@@ -1,0 +1,102 @@
+"""Panels of the Train page that help decide what to fix and when to stop (logic in alviz.insight)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from alviz import insight
+from alviz.gallery import montage
+from alviz.session import Session
+
+DISPUTED_SHOWN = 12
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _radius(_X: np.ndarray, key: str) -> float:
+    return insight.typical_radius(_X)
+
+
+def stopping_panel(sess: Session, stabilities: list[float]) -> None:
+    st.subheader("When to stop")
+    advice = insight.stop_advice(stabilities)
+    if stabilities:
+        rounds = list(range(2, len(stabilities) + 2))
+        fig = go.Figure(go.Scatter(x=rounds, y=[1 - s for s in stabilities], mode="lines+markers"))
+        fig.add_hline(y=0.01, line_dash="dot", annotation_text="stop line (1%)")
+        fig.update_layout(
+            height=260,
+            margin={"l": 10, "r": 10, "t": 20, "b": 10},
+            xaxis_title="round",
+            xaxis_tickformat="d",
+            yaxis_title="share of predictions that changed",
+            yaxis_tickformat=".0%",
+        )
+        st.plotly_chart(fig, key="stability")
+    (st.success if advice.stop else st.caption)(advice.reason)
+    st.caption(f"Measured on a fixed sample of {len(sess.stop_rows):,} items, refitting each round's model.")
+
+
+def coverage_panel(sess: Session, labels_at_rounds: list[np.ndarray]) -> None:
+    st.subheader("Coverage")
+    radius = _radius(sess.X, f"{sess.pool.content_hash()}-{sess.embedding_method}")
+    masks = [y >= 0 for y in labels_at_rounds]
+    if masks:
+        xs = [int(m.sum()) for m in masks]
+        ys = [insight.coverage(sess.X, m, radius) for m in masks]
+        fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name="overall"))
+        fig.update_layout(
+            height=260,
+            margin={"l": 10, "r": 10, "t": 20, "b": 10},
+            xaxis_title="labels",
+            xaxis_tickformat=",d",
+            yaxis_title="pool near a label",
+            yaxis_tickformat=".0%",
+        )
+        st.plotly_chart(fig, key="coverage")
+    st.caption(
+        f"An item counts as covered when a labeled item lies within {radius:.2f} of it in embedding space "
+        "(the median distance between an item and its nearest neighbor)."
+    )
+    if sess.predicted is not None and sess.n_labeled:
+        near = np.sqrt(insight.min_sqdist(sess.X, sess.X[sess.labeled])) <= radius
+        pred = sess.predicted
+        rows = [
+            (name, int((pred == c).sum()), float(near[pred == c].mean()))
+            for c, name in enumerate(sess.class_names)
+            if (pred == c).any()
+        ]
+        st.dataframe(
+            {"predicted class": [r[0] for r in rows], "items": [r[1] for r in rows], "covered": [r[2] for r in rows]},
+            hide_index=True,
+            column_config={"covered": st.column_config.ProgressColumn("covered", min_value=0.0, max_value=1.0)},
+        )
+
+
+def disputed_panel(sess: Session) -> None:
+    st.subheader("Bulk labels the model disputes")
+    disputed = sess.disputed_bulk()
+    if disputed is None:
+        st.caption("Train a model first.")
+        return
+    if len(disputed.rows) == 0:
+        st.caption("None: the model agrees (or is unsure) on every bulk label.")
+        return
+    st.caption(
+        f"{len(disputed.rows)} lasso labels that the model now contradicts with ≥ 80% confidence, most doubtful "
+        "first. Keep confirms the label (stored as a single decision); the other button takes the model's class."
+    )
+    for i in range(min(DISPUTED_SHOWN, len(disputed.rows))):
+        row = int(disputed.rows[i])
+        given, pred = sess.class_names[disputed.given[i]], sess.class_names[disputed.predicted[i]]
+        c = st.columns([1, 3, 2, 2], vertical_alignment="center")
+        if sess.pool.images is not None:
+            c[0].image(montage(sess.pool.images[[row]], columns=1, scale=2, pad=0))
+        c[1].text(f"{sess.pool.ids[row]}: labeled {given}; model says {pred} ({disputed.confidence[i]:.0%})")
+        if c[2].button(f"Keep {given}", key=f"keep_{row}"):
+            sess.label([row], given, source="single")
+            st.rerun()
+        if c[3].button(f"Change to {pred}", key=f"fix_{row}", type="primary"):
+            sess.label([row], pred, source="single")
+            st.rerun()
