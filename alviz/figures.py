@@ -94,7 +94,7 @@ def map_figure(
         dragmode="lasso",
         xaxis={"visible": False},
         yaxis={"visible": False},
-        legend={"itemclick": False, "itemdoubleclick": False, "orientation": "h", "y": 1.0, "yanchor": "bottom"},
+        legend={"itemclick": False, "itemdoubleclick": False, "orientation": "h", "y": -0.01, "yanchor": "top"},
         plot_bgcolor="white",
         uirevision="map",  # keep zoom and pan across reruns
     )
