@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views._shared import annotator, db_url, session
+from alviz.markup import md
+from alviz.store import StoreError
+from views._identity import identity_sidebar
+from views._shared import db_url, model_sidebar, session, store_error
 
 st.set_page_config(page_title="alviz", page_icon=":material/label:", layout="wide")
 
@@ -15,24 +18,33 @@ nav = st.navigation(
         st.Page("views/train.py", title="Train", icon=":material/show_chart:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("views/data.py", title="Data", icon=":material/folder_open:"),
+        st.Page("views/team.py", title="Team", icon=":material/group:"),
     ]
 )
 
 with st.sidebar:
     st.title("alviz")
-    annotator()  # seeds the default before the widget reads it
-    st.text_input("Annotator", key="annotator", help="Stored with every label you give.")
-    sess = session()
+    who = identity_sidebar()
+    sess = session() if who else None
     if sess is not None:
         pool = sess.pool
-        st.caption(f"Project **{sess.project}** · {db_url().split('://')[0]} store")
+        st.caption(f"Project **{md(sess.project)}** · {db_url().split('://')[0]} store")
         c1, c2 = st.columns(2)
         c1.metric("Items", f"{len(pool):,}")
         c2.metric("Labeled", f"{sess.n_labeled:,}")
         counts = {k: v for k, v in sess.label_counts().items() if v}
         if counts:
-            st.caption(" · ".join(f"{name}: {n}" for name, n in counts.items()))
+            st.caption(" · ".join(f"{md(name)}: {n}" for name, n in counts.items()))
         if sess.unknown_items:
             st.caption(f"{sess.unknown_items} stored labels belong to items not in this pool.")
+        model_sidebar(sess)
 
-nav.run()
+if msg := st.session_state.pop("toast", None):
+    st.toast(msg)
+if not who:
+    st.info("Sign in (in the sidebar) to start labeling.", icon=":material/lock:")
+    st.stop()
+try:
+    nav.run()
+except StoreError as exc:  # the database went away mid-page: nothing was written; say so and offer a retry
+    store_error(exc)

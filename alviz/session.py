@@ -6,14 +6,17 @@ an in-memory mirror (``y``) that every write updates, and ``refresh()`` re-reads
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from alviz import insight, scores
+from alviz import insight, scores, team
 from alviz.embed import Embedding
 from alviz.model import Learner, OneClassError, committee_proba, cross_val_accuracy, fit_committee
 from alviz.pool import UNLABELED, Pool
+from alviz.pseudo import PseudoLabels, class_thresholds, pseudo_labels
 from alviz.store import Store
 from alviz.strategies import COMMITTEE, QueryContext, select
 from alviz.strategies.auto import plan
@@ -70,13 +73,22 @@ class Session:
         self.last_query: QueryRecord | None = None
         # A fixed sample whose predictions are compared round to round: the stopping signal.
         self.stop_rows = np.random.default_rng(seed).choice(len(pool), min(STOP_SAMPLE, len(pool)), replace=False)
+        self.use_pseudo = False  # train on pseudo-labels too (they are never stored as labels)
+        self.pseudo: PseudoLabels | None = None
+        self.human_model: Learner | None = None  # the model of the human labels alone
+        self.retrain_every = 0  # retrain in the background after this many new labels; 0 = only on request
+        self.retrain_job: Future | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alviz-retrain")
+        self._lock = threading.Lock()
         self.refresh()
+        self._labeled_at_round = self.n_labeled
         if self.can_train:  # resume: a model for the labels we already have, without recording a round
             self._fit()
 
     # labels -------------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read current labels from the store (the one home of labels)."""
+        self._synced_at = self.store.last_event_id(self.project_id)  # before reading: a newer write re-syncs
         current = self.store.current_labels(self.project_id)
         y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
         self.unknown_items = 0
@@ -135,16 +147,46 @@ class Session:
         self.refresh()
         return n
 
+    def sync(self) -> bool:
+        """Re-read the labels if anyone (a teammate, another tab) labeled since the last read; True if so."""
+        if self.store.last_event_id(self.project_id) == self._synced_at:
+            return False
+        self.refresh()
+        return True
+
+    def qc_rows(self, limit: int | None = None) -> np.ndarray:
+        """Rows routed to this annotator for a blind second label (quality control), when the project's
+        ``qc_fraction`` setting is on: items labeled by one other annotator, sampled per ``qc_seed``."""
+        settings = self.store.settings(self.project_id)
+        fraction = float(settings.get("qc_fraction") or 0.0)
+        if fraction <= 0.0:
+            return np.array([], dtype=np.int64)
+        items = team.qc_items(self.store, self.project_id, self.annotator, fraction, int(settings.get("qc_seed", 0)))
+        rows = self.pool.index_of(items)
+        return rows if limit is None else rows[:limit]
+
     # model --------------------------------------------------------------------------------------------
     @property
     def can_train(self) -> bool:
         return len(np.unique(self.y[self.labeled])) >= 2
 
-    def _fit(self) -> None:
-        model = Learner(len(self.class_names), random_state=self.seed)
-        model.fit(self.X[self.labeled], self.y[self.labeled])
-        self.model = model
-        self._proba = model.predict_proba(self.X)
+    def _fit(self, y: np.ndarray | None = None) -> None:
+        """Fit on a snapshot of the labels (a background retrain must not see labels change under it);
+        with ``use_pseudo``, refit once more on the human labels plus the pseudo-labels they imply."""
+        y = self.y.copy() if y is None else y
+        mask = y >= 0
+        n_classes = len(self.class_names)
+        model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
+        proba = model.predict_proba(self.X)
+        thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed)
+        pseudo = pseudo_labels(proba, mask, thresholds)
+        human_model = model
+        if self.use_pseudo and len(pseudo.rows):
+            Xp = np.vstack([self.X[mask], self.X[pseudo.rows]])
+            model = Learner(n_classes, random_state=self.seed).fit(Xp, np.concatenate([y[mask], pseudo.classes]))
+            proba = model.predict_proba(self.X)
+        with self._lock:  # swap the model and its scores in together
+            self.model, self._proba, self.pseudo, self.human_model = model, proba, pseudo, human_model
 
     @property
     def proba(self) -> np.ndarray | None:
@@ -167,19 +209,38 @@ class Session:
                 f"Training needs labels of at least two classes; you have {self.n_labeled} labels "
                 f"in {present} class{'es' if present != 1 else ''}. Label some items of another class first."
             )
-        self._fit()
+        y = self.y.copy()
+        n_labeled = int((y >= 0).sum())
+        self._fit(y)
         ev = self.evaluate()
-        number = self.store.add_round(self.project_id, self.n_labeled, ev.accuracy, ev.metric, self.annotator)
-        return {"round": number, "n_labeled": self.n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
+        number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator)
+        self._labeled_at_round = n_labeled
+        out = {"round": number, "n_labeled": n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
+        if self.use_pseudo:
+            out["pseudo_labels"] = len(self.pseudo.rows)
+            out["accuracy_without_pseudo"] = self.evaluate(self.human_model).accuracy
+        return out
 
-    def evaluate(self) -> Evaluation:
+    def retrain_in_background(self) -> Future | None:
+        """Start a retrain on a worker thread unless one is running or it cannot train; never blocks."""
+        if not self.can_train or (self.retrain_job is not None and not self.retrain_job.done()):
+            return None
+        self.retrain_job = self._executor.submit(self.retrain)
+        return self.retrain_job
+
+    def due_for_retrain(self) -> bool:
+        """True when ``retrain_every`` new labels have come in since the last round."""
+        return bool(self.retrain_every) and self.n_labeled - self._labeled_at_round >= self.retrain_every
+
+    def evaluate(self, model: Learner | None = None) -> Evaluation:
         """Held-out test accuracy where ground truth exists, else cross-validated accuracy on the labels."""
-        if self.model is None:
+        model = model or self.model
+        if model is None:
             return Evaluation(None, "no model yet", 0)
         test = self.pool.test
         if test is not None and test.has_ground_truth and self.X_test is not None:
             keep = test.y_true >= 0
-            pred = self.model.predict(self.X_test[keep])
+            pred = model.predict(self.X_test[keep])
             return Evaluation(float((pred == test.y_true[keep]).mean()), "test accuracy", int(keep.sum()))
         if self.pool.has_ground_truth:
             keep = (self.pool.y_true >= 0) & ~self.labeled

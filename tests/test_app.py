@@ -34,6 +34,7 @@ def sample_truth() -> tuple[np.ndarray, list[str]]:
 def db(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "labels.db"
     monkeypatch.setenv("ALVIZ_UMAP", "0")
+    monkeypatch.setenv("ALVIZ_RETRAIN_EVERY", "0")  # rounds come from explicit clicks in these tests
     monkeypatch.setenv("ALVIZ_DB", str(path))
     monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ALVIZ_DATA", "sample")

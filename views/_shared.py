@@ -80,6 +80,11 @@ def pca_map(_X: np.ndarray, key: str) -> np.ndarray:
 
 
 def annotator() -> str:
+    """Who labels: the signed-in user where logins are on (views/_identity.py), else the sidebar's free text."""
+    from views._identity import auth_mode, signed_in_user
+
+    if auth_mode() != "open":
+        return signed_in_user() or "anonymous"
     if "annotator" not in st.session_state:
         st.session_state["annotator"] = os.environ.get("ALVIZ_ANNOTATOR") or getpass.getuser() or "anonymous"
     return st.session_state["annotator"].strip() or "anonymous"
@@ -92,6 +97,10 @@ def session() -> Session | None:
     current: Session | None = st.session_state.get("session")
     if current is not None and st.session_state.get("session_key") == key:
         current.annotator = annotator()
+        try:
+            current.sync()  # teammates' labels since the last run
+        except StoreError as exc:
+            st.warning(f"Showing the labels as last read: {exc}")
         return current
     try:
         pool = get_pool(spec)
@@ -107,6 +116,12 @@ def session() -> Session | None:
     st.session_state["session"] = sess
     st.session_state["session_key"] = key
     return sess
+
+
+def store_error(exc: StoreError) -> None:
+    """The database failed mid-page: say so, offer a retry; nothing was written (StoreError guarantees it)."""
+    st.error(f"{exc}", icon=":material/cloud_off:")
+    st.button("Retry", key="store_retry", type="primary")  # a click reruns the page
 
 
 def require_session() -> Session:
@@ -142,3 +157,45 @@ def strategy_names() -> list[str]:
 def thumbnails(pool: Pool, rows: np.ndarray) -> np.ndarray | None:
     """The images of some rows, or None for pools without images."""
     return None if pool.images is None else pool.images[rows]
+
+
+def model_sidebar(sess: Session) -> None:
+    """Sidebar settings of the learning loop, and the background retrain they trigger."""
+    with st.expander("Model", expanded=False):
+        default = int(os.environ.get("ALVIZ_RETRAIN_EVERY", "20"))
+        label = "Retrain after every … new labels (0 = only on request)"
+        sess.retrain_every = int(st.number_input(label, 0, 1000, default, 5, key="retrain_every"))
+        use_pseudo = st.toggle(
+            "Train on pseudo-labels too",
+            key="use_pseudo",
+            help="Confident predictions, with a bar set per class from your labels; "
+            "never stored or exported as labels.",
+        )
+        if use_pseudo != sess.use_pseudo:
+            sess.use_pseudo = use_pseudo
+            if sess.can_train:
+                sess.retrain_in_background()
+    if sess.due_for_retrain():
+        sess.retrain_in_background()
+    if sess.retrain_job is not None:
+        _retrain_status(sess)
+
+
+@st.fragment(run_every=1)
+def _retrain_status(sess: Session) -> None:
+    job = sess.retrain_job
+    if job is None:
+        return
+    if not job.done():
+        st.caption(":material/progress_activity: Retraining in the background…")
+        return
+    sess.retrain_job = None
+    exc = job.exception()
+    if exc is not None:
+        st.session_state["toast"] = f"Background retraining failed: {exc}"
+    else:
+        r = job.result()
+        acc = "" if r["accuracy"] is None else f": {r['metric']} {r['accuracy']:.1%}"
+        st.session_state["toast"] = f"Retrained on {r['n_labeled']} labels (round {r['round']}){acc}."
+    st.session_state["queue_stale"] = True  # the queue was picked by the old model
+    st.rerun()

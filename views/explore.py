@@ -211,8 +211,6 @@ def map_and_selection() -> None:
 
 
 st.header("Explore")
-if msg := st.session_state.pop("toast", None):
-    st.toast(msg)
 umap_job = _umap_key()
 if umap_job and get_projector().status(umap_job) != "done":
     _wait_for_umap(umap_job)

@@ -24,7 +24,8 @@ strategy = c1.selectbox(
     "diverse uncertain items later.",
 )
 k = int(c2.number_input("Items", 1, 100, 10, key="queue_k"))
-if c3.button("Fill queue", type="primary", key="fill_queue") or "queue" not in st.session_state:
+refill = st.session_state.pop("queue_stale", False) and "queue" in st.session_state
+if c3.button("Fill queue", type="primary", key="fill_queue") or "queue" not in st.session_state or refill:
     try:
         st.session_state["queue"] = sess.query(strategy, k, seed=sess.n_labeled).tolist()
         st.session_state["queue_from"] = strategy

@@ -1,0 +1,64 @@
+"""Model-assisted labeling: background retraining and per-class pseudo-labels kept apart from human labels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alviz.pool import Pool
+from alviz.pseudo import class_thresholds, pseudo_labels
+
+
+def three_clusters(seed: int = 0, n: int = 40) -> np.ndarray:
+    """Two well separated clusters (classes 0 and 1) and two that coincide (classes 2 and 3)."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[-10, 0], [10, 0], [0, 10], [0, 10]])
+    return np.vstack([rng.normal(c, 0.5, (n, 2)) for c in centers]).astype(np.float32)
+
+
+def test_each_class_gets_its_own_threshold_and_an_unreliable_class_gets_none():
+    X = three_clusters()
+    y = np.repeat(np.arange(4), 40)
+    th = class_thresholds(X, y, 4, precision=0.95)
+    assert np.isfinite(th[:2]).all()  # the separable classes reach 95% precision
+    assert np.isinf(th[2:]).all()  # the two overlapping ones never do: no pseudo-labels for them
+
+
+def test_pseudo_labels_only_cover_unlabeled_items_above_their_class_threshold():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.99, 0.01]])
+    labeled = np.array([False, False, False, True])
+    ps = pseudo_labels(proba, labeled, np.array([0.7, np.inf]))
+    assert ps.rows.tolist() == [0] and ps.classes.tolist() == [0]
+
+
+def test_pseudo_labels_train_the_model_but_are_never_stored_as_labels(make_session):
+    X = three_clusters(n=30)[:60]  # the two separable clusters
+    pool = Pool(name="pseudo", ids=[f"p{i}" for i in range(60)], vectors=X)
+    sess = make_session(pool)
+    sess.label(np.r_[0:6], "a", source="single")
+    sess.label(np.r_[30:36], "b", source="single")
+    sess.use_pseudo = True
+    result = sess.retrain()
+    assert result["pseudo_labels"] == 48  # every unlabeled item of both clusters
+    assert set(sess.store.current_labels(sess.project_id)) == {f"p{i}" for i in [*range(6), *range(30, 36)]}
+    assert sess.n_labeled == 12
+
+
+def test_background_retrain_records_a_round_without_blocking_the_caller(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.retrain_every = 4
+    sess.label([0, 1], "left", source="bulk")
+    assert not sess.due_for_retrain()
+    sess.label([6, 7], "right", source="bulk")
+    assert sess.due_for_retrain()
+    job = sess.retrain_in_background()
+    assert job is not None
+    result = job.result(timeout=30)
+    assert result["round"] == 1 and result["n_labeled"] == 4
+    assert not sess.due_for_retrain()  # counted from the round just made
+    assert sess.model is not None and len(sess.history()) == 1
+
+
+def test_background_retrain_is_not_started_with_one_class(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1, 2], "left", source="bulk")
+    assert sess.retrain_in_background() is None
