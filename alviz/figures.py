@@ -19,6 +19,13 @@ def class_color(c: int) -> str:
     return PALETTE[c % len(PALETTE)]
 
 
+def _tint(hex_color: str, amount: float = 0.6) -> str:
+    """The color mixed with white: pale enough to read as 'not a human label', still the class's hue."""
+    r, g, b = (int(hex_color.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (round(v + (255 - v) * amount) for v in (r, g, b))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def map_figure(
     Z: np.ndarray,
     *,
@@ -30,11 +37,13 @@ def map_figure(
     title: str = "",
     height: int = 620,
     layers: dict[str, np.ndarray] | None = None,
+    pseudo: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> go.Figure:
     """Scatter of the 2-D map with each point's row id in customdata.
 
     Color by ``classes`` ((N,) int, -1 = none, drawn grey) with a legend, or by continuous ``values``.
     ``layers`` names sets of rows drawn on top as open rings (e.g. the last query), selectable like the rest.
+    ``pseudo`` (rows, classes) draws pseudo-labeled items in a pale tint of their class color, apart from labels.
     """
     n = len(Z)
     rows = np.arange(n, dtype=np.int32)
@@ -43,7 +52,20 @@ def map_figure(
     if classes is not None:
         names = class_names or []
         lut = np.array([class_color(c) for c in range(len(names))] + [UNLABELED_COLOR])
-        marker["color"] = lut[np.where(classes >= 0, classes, len(names))]
+        colors = lut[np.where(classes >= 0, classes, len(names))]
+        if pseudo is not None and len(pseudo[0]):
+            pale = np.array([_tint(class_color(c)) for c in range(len(names))])
+            colors[pseudo[0]] = pale[pseudo[1]]
+            legend_traces.append(
+                go.Scattergl(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name="pseudo-labeled (pale)",
+                    marker={"color": _tint("#555555"), "size": 9},
+                )
+            )
+        marker["color"] = colors
         present = np.unique(classes)
         # Legend entries are empty traces: they hold no points, so they can never be selected.
         for c in present:

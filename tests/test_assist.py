@@ -62,3 +62,15 @@ def test_background_retrain_is_not_started_with_one_class(make_session, vector_p
     sess = make_session(vector_pool)
     sess.label([0, 1, 2], "left", source="bulk")
     assert sess.retrain_in_background() is None
+
+
+def test_the_map_draws_pseudo_labels_apart_from_human_labels():
+    from alviz.figures import UNLABELED_COLOR, class_color, map_figure
+
+    Z = np.zeros((4, 2), np.float32)
+    classes = np.array([0, -1, -1, 1])
+    fig = map_figure(Z, classes=classes, class_names=["a", "b"], pseudo=(np.array([1]), np.array([0])))
+    colors = list(fig.data[0].marker.color)
+    assert colors[0] == class_color(0) and colors[2] == UNLABELED_COLOR
+    assert colors[1] not in (class_color(0), UNLABELED_COLOR)  # a pale tint: pseudo, not human
+    assert "pseudo-labeled (pale)" in [t.name for t in fig.data]

@@ -56,6 +56,7 @@ def _figure(
     values: np.ndarray | None,
     value_name: str,
     layers: tuple[tuple[str, np.ndarray], ...] = (),
+    pseudo: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> go.Figure:
     # item ids on hover, unless they would weigh down a very large map (DESIGN.md §5)
     hover = pool.ids if len(pool) <= HOVER_MAX else None
@@ -67,6 +68,7 @@ def _figure(
         value_name=value_name,
         hover=hover,
         layers=dict(layers),
+        pseudo=pseudo,
     )
 
 
@@ -190,7 +192,9 @@ def map_and_selection() -> None:
         layers.append(("similar items", st.session_state["similar"]))
     left, right = st.columns([5, 3])
     with left:
-        fig = _figure(Z, classes, tuple(sess.class_names), values, mode, tuple(layers))
+        ps = sess.pseudo if mode == "label" and sess.use_pseudo and sess.pseudo is not None else None
+        pseudo = None if ps is None else (ps.rows[~sess.labeled[ps.rows]], ps.classes[~sess.labeled[ps.rows]])
+        fig = _figure(Z, classes, tuple(sess.class_names), values, mode, tuple(layers), pseudo)
         event = st.plotly_chart(
             fig,
             key="map",
