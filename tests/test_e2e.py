@@ -18,6 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alviz.store import Store
@@ -253,3 +254,49 @@ def test_a_fresh_server_opened_on_a_page_url_shows_the_app_and_its_sidebar(chrom
             sync_api.expect(page.get_by_role("link", name="shared")).to_have_count(0)
         finally:
             page.close()
+
+
+def _events(db: Path) -> list[dict]:
+    store = Store(db)
+    try:
+        return store.events()
+    finally:
+        store.close()
+
+
+def test_the_queue_answers_to_the_keyboard(chromium_browser, tmp_path):
+    """Enter accepts the suggestion, a digit picks that class, s skips; each answer is stored at once."""
+    from alviz.datasets import load_sample
+
+    pool = load_sample()
+    store = Store(tmp_path / "labels.db")
+    pid = store.project(pool.name)
+    for c in (1, 8):  # a few Trousers and Bags from the ground truth: enough for a model and suggestions
+        rows = np.flatnonzero(pool.y_true == c)[:10]
+        store.add_labels(pid, pool.ids[rows].tolist(), pool.class_names[c], "seed", "single")
+    store.close()
+    with streamlit_server(tmp_path, umap=False) as srv:
+        page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{srv['url']}/queue")
+            page.get_by_text("to accept").wait_for(timeout=60_000)
+            now = page.get_by_text("Now: id")
+
+            def current() -> str:
+                return now.inner_text().removeprefix("Now: id").strip()
+
+            first = current()
+            page.keyboard.press("Enter")
+            sync_api.expect(now).not_to_have_text(f"Now: id {first}", timeout=20_000)
+            second = current()
+            page.keyboard.press("s")
+            sync_api.expect(now).not_to_have_text(f"Now: id {second}", timeout=20_000)
+            third = current()
+            page.keyboard.press("1")
+            sync_api.expect(now).not_to_have_text(f"Now: id {third}", timeout=20_000)
+        finally:
+            page.close()
+    answered = {e["item_id"]: e for e in _events(tmp_path / "labels.db") if e["annotator"] == "e2e"}
+    assert set(answered) == {first, third}  # the skipped item got no label
+    assert answered[first]["source"] == "accepted"
+    assert answered[third]["source"] == "queue" and answered[third]["label"] == pool.class_names[0]

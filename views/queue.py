@@ -6,12 +6,17 @@ import numpy as np
 import streamlit as st
 
 from alviz.gallery import montage
+from alviz.markup import md
 from alviz.session import Session
+from alviz.store import StoreError
+from views._keys import last_key
+from views._qc import qc_block
 from views._shared import require_session, strategy_names
 
 sess: Session = require_session()
 pool = sess.pool
 st.header("Queue")
+qc_block(sess)  # items routed here for a blind second label (Team page), when any
 
 c1, c2, c3 = st.columns([2, 1, 1])
 names = strategy_names()
@@ -67,7 +72,7 @@ def _why(row: int) -> None:
         st.caption("Nothing is labeled yet.")
         return
     st.caption(
-        "Nearest labeled items: " + " · ".join(f"{n['label']} (distance {n['distance']:.2f})" for n in neighbors)
+        "Nearest labeled items: " + " · ".join(f"{md(n['label'])} (distance {n['distance']:.2f})" for n in neighbors)
     )
     if pool.images is not None:
         st.image(montage(pool.images[[n["row"] for n in neighbors]], columns=len(neighbors), scale=2))
@@ -76,40 +81,80 @@ def _why(row: int) -> None:
 def _store(row: int, name: str, source: str) -> None:
     try:
         sess.label([row], name, source=source)
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         st.error(str(exc))
 
 
+def _controls(row: int, show_suggestion: bool = True) -> None:
+    """Accept the suggestion, or pick another class: the mouse way to answer."""
+    suggestion = None if proba is None else int(np.argmax(proba[row]))
+    if suggestion is not None:
+        name = sess.class_names[suggestion]
+        if show_suggestion:
+            st.markdown(f"Suggestion: **{md(name)}** ({proba[row, suggestion]:.0%})")
+        if st.button(f"Accept {md(name)}", key=f"accept_{row}", type="primary"):
+            _store(row, name, "accepted")
+            st.rerun()
+    options = list(sess.class_names) or ["(type a class on the Explore page first)"]
+    pick = st.selectbox("Correct to", options, key=f"pick_{row}", index=suggestion or 0, label_visibility="collapsed")
+    if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names):
+        _store(row, pick, "queue")
+        st.rerun()
+
+
+def _focus(row: int) -> None:
+    """The first item, big, answered with the keyboard: Enter accepts, 1-9 and 0 pick a class, s skips."""
+    digits = [str((i + 1) % 10) for i in range(min(10, len(sess.class_names)))]
+    suggestion = None if proba is None else int(np.argmax(proba[row]))
+    press = last_key(["Enter", "s", *digits], key="queue_keys")
+    if press and press.get("n") != st.session_state.get("keys_seen"):
+        st.session_state["keys_seen"] = press.get("n")
+        key = press.get("key")
+        if key == "Enter" and suggestion is not None:
+            _store(row, sess.class_names[suggestion], "accepted")
+            st.rerun()
+        elif key in digits:
+            _store(row, sess.class_names[digits.index(key)], "queue")
+            st.rerun()
+        elif key == "s":
+            st.session_state["queue"] = [*queue[1:], row]
+            st.rerun()
+    with st.container(border=True):
+        left, right = st.columns([1, 3])
+        with left:
+            if pool.images is not None:
+                st.image(montage(pool.images[[row]], columns=1, scale=8, pad=0))
+            elif pool.texts is not None:
+                st.text(str(pool.texts[row])[:600])
+        with right:
+            st.caption(f"Now: id {md(pool.ids[row])}")
+            if suggestion is not None:
+                st.markdown(
+                    f"Suggestion: **{md(sess.class_names[suggestion])}** ({proba[row, suggestion]:.0%}) "
+                    "· press **Enter** to accept"
+                )
+            keys = " · ".join(f"**{d}** {md(n)}" for d, n in zip(digits, sess.class_names, strict=False))
+            st.markdown(f"{keys} · **s** skip" if keys else "Label a class on the Explore page first.")
+            with st.popover("Why this item?"):
+                _why(row)
+            _controls(row, show_suggestion=False)
+
+
+_focus(queue[0])
+if len(queue) > 1:
+    st.caption("Up next (click to answer out of order)")
+
 PER_ROW = 5
-for start in range(0, len(queue), PER_ROW):
+rest = queue[1:]
+for start in range(0, len(rest), PER_ROW):
     cols = st.columns(PER_ROW)
-    for col, row in zip(cols, queue[start : start + PER_ROW], strict=False):
+    for col, row in zip(cols, rest[start : start + PER_ROW], strict=False):
         with col.container(border=True):
             if pool.images is not None:
                 st.image(montage(pool.images[[row]], columns=1, scale=4, pad=0))
             elif pool.texts is not None:
                 st.text(str(pool.texts[row])[:300])
-            st.caption(f"id {pool.ids[row]}")
+            st.caption(f"id {md(pool.ids[row])}")
             with st.popover("Why this item?"):
                 _why(row)
-            suggestion = None
-            if proba is not None:
-                suggestion = int(np.argmax(proba[row]))
-                name = sess.class_names[suggestion]
-                st.markdown(f"Suggestion: **{name}** ({proba[row, suggestion]:.0%})")
-                if st.button(f"Accept {name}", key=f"accept_{row}", type="primary"):
-                    _store(row, name, "accepted")
-                    st.rerun()
-            options = list(sess.class_names)
-            if not options:
-                options = ["(type a class on the Explore page first)"]
-            pick = st.selectbox(
-                "Correct to",
-                options,
-                key=f"pick_{row}",
-                index=suggestion if suggestion is not None else 0,
-                label_visibility="collapsed",
-            )
-            if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names):
-                _store(row, pick, "queue")
-                st.rerun()
+            _controls(row)
