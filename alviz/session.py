@@ -130,15 +130,23 @@ class Session:
     def label(self, rows: np.ndarray | list[int], class_name: str, source: str = "bulk") -> int:
         """Give every item in ``rows`` the class ``class_name`` in one stored action; returns the count."""
         rows = np.unique(np.asarray(rows, dtype=np.int64))
+        return self.label_each(rows, [class_name] * len(rows), source)
+
+    def label_each(self, rows: np.ndarray | list[int], class_names: list[str], source: str) -> int:
+        """Give each item its own class, all in one stored action (one undo reverts them together)."""
+        rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             raise ValueError("Nothing is selected: select items on the map (lasso or box) first.")
+        if len(class_names) != len(rows):
+            raise ValueError(f"{len(rows)} items but {len(class_names)} class names")
+        if len(np.unique(rows)) != len(rows):
+            raise ValueError("Each item may appear once in one labeling action.")
         if rows.min() < 0 or rows.max() >= len(self.pool):
             raise ValueError(f"Row indices must lie in 0..{len(self.pool) - 1}.")
-        c = self.class_index(class_name)
-        self.store.add_labels(
-            self.project_id, self.pool.ids[rows].tolist(), self.class_names[c], self.annotator, source
-        )
-        self.y[rows] = c
+        classes = [self.class_index(n) for n in class_names]
+        names = [self.class_names[c] for c in classes]
+        self.store.add_labels(self.project_id, self.pool.ids[rows].tolist(), names, self.annotator, source)
+        self.y[rows] = classes
         return len(rows)
 
     def undo(self) -> int:

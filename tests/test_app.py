@@ -281,6 +281,17 @@ def test_queue_accept_stores_the_models_suggestion(db, sample_truth):
     assert labeled_metric(at) == 21
 
 
+def test_queue_accept_all_stores_every_suggestion_of_the_page_in_one_action(db, sample_truth):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    run(at.button(key="bulk_accept").click())
+    accepted = [e for e in stored_events(db) if e["source"] == "accepted"]
+    assert len(accepted) == 10 and len({e["action_id"] for e in accepted}) == 1
+    assert labeled_metric(at) == 30
+
+
 # ---------------------------------------------------------------------------------------------- Data
 
 

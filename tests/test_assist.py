@@ -74,3 +74,12 @@ def test_the_map_draws_pseudo_labels_apart_from_human_labels():
     assert colors[0] == class_color(0) and colors[2] == UNLABELED_COLOR
     assert colors[1] not in (class_color(0), UNLABELED_COLOR)  # a pale tint: pseudo, not human
     assert "pseudo-labeled (pale)" in [t.name for t in fig.data]
+
+
+def test_accepting_a_page_of_suggestions_is_one_action_that_one_undo_reverts(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0], "left", source="single")
+    sess.label_each([2, 3, 8], ["left", "left", "right"], source="accepted")
+    assert sess.label_counts() == {"left": 3, "right": 1}
+    assert sess.undo() == 3
+    assert sess.label_counts() == {"left": 1, "right": 0}

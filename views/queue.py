@@ -141,6 +141,20 @@ def _focus(row: int) -> None:
 
 
 _focus(queue[0])
+if proba is not None:
+    shown = np.asarray(queue)
+    if st.button(
+        f"Accept all {len(shown)} suggestions",
+        key="bulk_accept",
+        help="One action for the whole page: correct the wrong ones first. Undo reverts it whole.",
+    ):
+        try:
+            sess.label_each(shown, [sess.class_names[c] for c in proba[shown].argmax(axis=1)], "accepted")
+        except (ValueError, StoreError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["toast"] = f"Accepted {len(shown)} suggestions."
+            st.rerun()
 if len(queue) > 1:
     st.caption("Up next (click to answer out of order)")
 
