@@ -6,7 +6,8 @@ page of suggestions), one correction, one single label: each counts 1.
 (b) queue_with_suggestions: the same queue shows the model's suggestions; the annotator corrects the wrong
     ones (1 each) and accepts the rest of the page with one click (1), as "Accept all shown" does.
 (c) lasso_then_queue: on the UMAP map the annotator lassoes clusters (k-means on the map) whose gallery looks
-    pure (majority class ≥ 80%) and labels each with its majority class (1 each); then reviews the bulk
+    pure (majority class ≥ 80%) and labels each with its majority class (1 each); a mixed cluster is lassoed
+    again in four smaller parts, each labeled if it looks pure (1 each); then the annotator reviews the bulk
     labels the model disputes (1 each) and continues as in (b).
 The last line printed is one JSON object:
 {"single_queue": N, "queue_with_suggestions": N, "lasso_then_queue": N, "lasso_label_accuracy": x, ...}.
@@ -27,6 +28,7 @@ from alviz.projection import umap_2d
 from alviz.strategies import QueryContext, select
 
 PAGE = 10
+PURE = 0.8  # the majority share at which a gallery looks like one class to the annotator
 MAX_ROUNDS = 400
 
 
@@ -84,11 +86,17 @@ def main() -> None:
     given, decisions, lasso_rows = start.copy(), 0, []
     for b in range(args.clusters):
         members = np.flatnonzero(blobs == b)
-        counts = np.bincount(truth[members], minlength=C)
-        if counts.max() / len(members) >= 0.8:
-            given[members] = counts.argmax()
-            decisions += 1
-            lasso_rows.append(members)
+        # a mixed blob: the annotator lassoes its parts separately (4 smaller lassos looked at in turn)
+        parts = [members]
+        if np.bincount(truth[members], minlength=C).max() / len(members) < PURE:
+            sub = KMeans(4, n_init=3, random_state=0).fit_predict(Z[members])
+            parts = [members[sub == s] for s in range(4)]
+        for part in parts:
+            counts = np.bincount(truth[part], minlength=C)
+            if len(part) and counts.max() / len(part) >= PURE:
+                given[part] = counts.argmax()
+                decisions += 1
+                lasso_rows.append(part)
     lasso_rows = np.concatenate(lasso_rows) if lasso_rows else np.empty(0, np.int64)
     out["lasso_actions"] = decisions
     out["lasso_labeled_items"] = len(lasso_rows)

@@ -100,3 +100,23 @@ def disputed_panel(sess: Session) -> None:
         if c[3].button(f"Change to {pred}", key=f"fix_{row}", type="primary"):
             sess.label([row], pred, source="single")
             st.rerun()
+
+
+def provenance_panel(sess: Session) -> None:
+    """Where the current labels came from: lasso, single clicks, queue answers, accepted suggestions."""
+    sources = sess.current_sources()
+    if not sources:
+        return
+    st.subheader("Where the labels came from")
+    by_source: dict[str, list[int]] = {}
+    for item, src in sources.items():
+        row = sess.pool.index_of([item])
+        if len(row):  # labels of items outside this pool are counted in the sidebar instead
+            by_source.setdefault(src, []).append(int(row[0]))
+    table = {"source": [], "labels": [], "classes": []}
+    for src, rws in sorted(by_source.items(), key=lambda kv: -len(kv[1])):
+        table["source"].append(src)
+        table["labels"].append(len(rws))
+        table["classes"].append(len(np.unique(sess.y[rws])))
+    st.dataframe(table, hide_index=True)
+    st.caption(f"{sum(table['labels']):,} current labels, by how they were given.")

@@ -9,7 +9,7 @@ from alviz.figures import confusion_figure, learning_curve_figure
 from alviz.model import OneClassError
 from alviz.session import Session
 from alviz.simulate import random_baseline
-from views._review import coverage_panel, disputed_panel, stopping_panel
+from views._review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
 from views._shared import db_url, require_session
 
 sess: Session = require_session()
@@ -80,6 +80,7 @@ if sess.model is not None:
     with right:
         coverage_panel(sess, past)
     disputed_panel(sess)
+    provenance_panel(sess)
 
 conf = sess.confusion()
 if conf is not None:
