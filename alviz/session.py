@@ -149,6 +149,42 @@ class Session:
         self.y[rows] = classes
         return len(rows)
 
+    def rename_class(self, old: str, new: str) -> int:
+        """Rename a class: its items get the new name in one stored action (undo reverts it; history keeps
+        the old name). Use ``merge_classes`` to fold a class into one that exists."""
+        old, new = str(old).strip(), str(new).strip()
+        if new in self.class_names:
+            raise ValueError(f"A class named {new!r} exists already; merge {old!r} into it instead.")
+        return self._relabel_class(old, new)
+
+    def merge_classes(self, source: str, target: str) -> int:
+        """Fold class ``source`` into the existing class ``target``, in one stored action."""
+        source, target = str(source).strip(), str(target).strip()
+        if source == target:
+            raise ValueError(f"Cannot merge {source!r} into itself.")
+        if target not in self.class_names:
+            raise ValueError(f"No class {target!r} to merge into; classes are {', '.join(self.class_names)}.")
+        return self._relabel_class(source, target)
+
+    def _relabel_class(self, old: str, new: str) -> int:
+        if old not in self.class_names:
+            raise ValueError(f"No class {old!r}; classes are {', '.join(self.class_names)}.")
+        rows = np.flatnonzero(self.y == self.class_names.index(old))
+        if len(rows) == 0:
+            raise ValueError(f"No item is labeled {old!r}, so there is nothing to rename.")
+        self.class_index(new)  # validates the new name
+        self.store.add_labels(self.project_id, self.pool.ids[rows].tolist(), new, self.annotator, "rename")
+        self._reload_classes()
+        return len(rows)
+
+    def _reload_classes(self) -> None:
+        """Rebuild the class list from the pool's names and the labels in use, then the model over it."""
+        self.class_names = list(self.pool.class_names)
+        self.refresh()
+        self.model, self._proba, self.pseudo, self.human_model = None, None, None, None
+        if self.can_train:
+            self._fit()
+
     def undo(self) -> int:
         """Undo this annotator's latest labeling action; returns how many items it reverted."""
         n = self.store.undo_last(self.project_id, self.annotator)

@@ -343,3 +343,14 @@ def test_loading_digits_switches_the_pool(app):
     assert any(c.value.startswith(f"Map: PCA · {n:,} items") for c in app.caption)
     go_to(app, "data")
     assert app.radio(key="data_kind").value == DIGITS  # the page reopens on the pool in use
+
+
+def test_renaming_a_class_on_the_explore_page_relabels_its_items(app, db, sample_truth):
+    y_true, names = sample_truth
+    select_rows(app, rows_of(y_true, 1, 5))
+    label_selection(app, "trousrs")
+    run(app.selectbox(key="edit_old").select("trousrs"))
+    run(app.text_input(key="edit_new").input("Trousers"))
+    run(app.button(key="edit_apply").click())
+    assert set(stored(db).values()) == {"Trousers"}
+    assert not app.exception

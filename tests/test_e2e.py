@@ -280,6 +280,8 @@ def test_the_queue_answers_to_the_keyboard(chromium_browser, tmp_path):
         try:
             page.goto(f"{srv['url']}/queue")
             page.get_by_text("to accept").wait_for(timeout=60_000)
+            # the key component's frame has loaded and hooked the page
+            page.wait_for_function("() => typeof window.__alvizOnKey === 'function'", timeout=30_000)
             now = page.get_by_text("Now: id")
 
             def current() -> str:

@@ -100,3 +100,41 @@ def test_auto_query_records_which_behavior_it_chose(make_session, vector_pool):
     sess = make_session(vector_pool)
     sess.query("auto", 2)
     assert "no model yet" in sess.last_query.reason
+
+
+def test_renaming_a_class_relabels_its_items_and_undo_brings_the_old_name_back(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1, 2], "lft", source="bulk")
+    sess.label([6, 7], "right", source="bulk")
+    assert sess.rename_class("lft", "left") == 3
+    assert sess.label_counts() == {"right": 2, "left": 3}
+    assert [e["label"] for e in sess.store.events(sess.project_id) if e["item_id"] == vector_pool.ids[0]] == [
+        "lft",
+        "left",
+    ]  # the history keeps the old name
+    assert sess.undo() == 3
+    assert sess.label_counts()["lft"] == 3
+
+
+def test_merging_folds_one_class_into_another(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "left", source="bulk")
+    sess.label([2], "leftish", source="single")
+    sess.label([6, 7], "right", source="bulk")
+    assert sess.merge_classes("leftish", "left") == 1
+    assert sess.label_counts() == {"left": 3, "right": 2}
+    assert sess.model is not None  # refit over the new class list
+
+
+def test_editing_the_label_set_refuses_what_makes_no_sense(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0], "left", source="single")
+    sess.label([6], "right", source="single")
+    with pytest.raises(ValueError, match="into itself"):
+        sess.merge_classes("left", "left")
+    with pytest.raises(ValueError, match="exists already"):
+        sess.rename_class("left", "right")
+    with pytest.raises(ValueError, match="No class 'up'"):
+        sess.rename_class("up", "down")
+    with pytest.raises(ValueError, match="cannot be empty"):
+        sess.rename_class("left", "  ")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.embed import Embedding, available_for, embed
+from alviz.markup import md
 from alviz.pool import Pool
 from alviz.projection import BackgroundProjector, pca_2d
 from alviz.session import Session
@@ -110,7 +111,7 @@ def session() -> Session | None:
         st.error(str(exc))
         return None
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        st.error(f"Could not open {spec.label}: {exc}")
+        st.error(md(f"Could not open {spec.label}: {exc}"))
         st.page_link("views/data.py", label="Choose other data", icon=":material/folder_open:")
         return None
     st.session_state["session"] = sess
@@ -192,7 +193,7 @@ def _retrain_status(sess: Session) -> None:
     sess.retrain_job = None
     exc = job.exception()
     if exc is not None:
-        st.session_state["toast"] = f"Background retraining failed: {exc}"
+        st.session_state["toast"] = f"Background retraining failed: {md(str(exc))}"
     else:
         r = job.result()
         acc = "" if r["accuracy"] is None else f": {r['metric']} {r['accuracy']:.1%}"

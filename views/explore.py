@@ -10,8 +10,10 @@ import streamlit as st
 
 from alviz.figures import map_figure
 from alviz.gallery import montage
+from alviz.markup import md
 from alviz.selection import rows_from_selection
 from alviz.session import Session
+from alviz.store import StoreError
 from views._shared import get_projector, pca_map, require_session
 
 COLOR_BY = {
@@ -102,7 +104,7 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
     if pred is not None:
         counts = np.bincount(pred[rows], minlength=len(sess.class_names))
         order = np.argsort(-counts)[:4]
-        mix = " · ".join(f"{sess.class_names[c]} {counts[c] / len(rows):.0%}" for c in order if counts[c])
+        mix = " · ".join(f"{md(sess.class_names[c])} {counts[c] / len(rows):.0%}" for c in order if counts[c])
         st.caption(f"Model predicts: {mix}")
         default = int(order[0])
     already = int(sess.labeled[rows].sum())
@@ -120,10 +122,10 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
     if st.button(f"Label {len(rows):,} {what}", type="primary", key=f"{key}_label", disabled=not name):
         try:
             n = sess.label(rows, name, source="bulk")
-        except ValueError as exc:
+        except (ValueError, StoreError) as exc:  # StoreError: the database is away; nothing was written
             st.error(str(exc))
         else:
-            st.session_state["toast"] = f"Labeled {n:,} items as “{name}”."
+            st.session_state["toast"] = f"Labeled {n:,} items as “{md(name)}”."
             st.session_state.pop("similar", None)
             st.rerun()
 
@@ -209,9 +211,37 @@ def map_and_selection() -> None:
         _selection_panel(rows_from_selection(event, len(pool)))
         _similar_panel()
         if st.button("↶ Undo my last label action", key="undo"):
-            n = sess.undo()
+            try:
+                n = sess.undo()
+            except StoreError as exc:
+                st.error(str(exc))
+                return
             st.session_state["toast"] = f"Undid the last action: {n} items restored." if n else "Nothing to undo."
             st.rerun()
+        _edit_classes()
+
+
+def _edit_classes() -> None:
+    """Rename or merge classes mid-project; to split one, lasso part of it and label it with a new class."""
+    in_use = [n for n, c in sess.label_counts().items() if c]
+    if not in_use:
+        return
+    with st.expander("Edit classes"):
+        mode = st.radio("Action", ["Rename", "Merge into"], horizontal=True, key="edit_mode")
+        old = st.selectbox("Class", in_use, key="edit_old")
+        if mode == "Rename":
+            new = st.text_input("New name", key="edit_new")
+        else:
+            new = st.selectbox("Into", [n for n in sess.class_names if n != old], key="edit_into")
+        if st.button(mode, key="edit_apply", disabled=not new):
+            try:
+                n = sess.rename_class(old, new) if mode == "Rename" else sess.merge_classes(old, new)
+            except (ValueError, StoreError) as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["toast"] = f"{n} items moved from “{md(old)}” to “{md(new)}”; undo reverts it."
+                st.rerun()
+        st.caption("To split a class, lasso part of it and label that part with a new class.")
 
 
 st.header("Explore")
