@@ -1,14 +1,31 @@
 """Persistence: every label is an append-only event, committed the moment it is given.
 
-SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise.
-Current labels are derived from events (the latest event per item wins; a NULL label means
-"unlabeled", which is how undo is recorded), so history is never lost.
+SQLite file by default (WAL, so readers never block the writer), PostgreSQL (psycopg 3) by URL, any other
+SQLAlchemy URL at your own risk. Current labels are derived from events (the latest event per item wins; a
+NULL label means "unlabeled", which is how undo is recorded), so history is never lost.
+
+Guarantees, each covered by tests on both databases (tests/test_store.py, tests/test_reliability.py):
+
+- An action (one click: 1 item or 10,000) is one transaction: stored whole or not at all, also when the
+  process is killed mid-write.
+- Concurrent writers (processes, machines) never lose an event. SQLite writers take the write lock up
+  front (``BEGIN IMMEDIATE``) and wait for each other (busy timeout); PostgreSQL writers only insert, and
+  the few read-modify-write operations (undo, numbering rounds) lock their project's row first, so nothing
+  can deadlock and an undo never clobbers a label given at the same moment.
+- A busy or vanished database is retried with backoff (dropped pooled connections are detected by a
+  pre-ping); when it stays away, ``StoreError`` says so and nothing was written. Every write carries a
+  request key, so a retry after a commit whose acknowledgement was lost does not store the action twice.
+- Schema migrations (``MIGRATIONS``) bring an older database up to date when it is opened; a database
+  written by a newer alviz is refused with a clear message instead of being damaged.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -18,21 +35,35 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-SOURCES = ("single", "bulk", "queue", "accepted", "undo", "import")
+SCHEMA_VERSION = 2
+
+# Where a label came from. Human judgments: single (one item on the map), bulk (a lasso), queue (picked in the
+# queue), accepted (the model's suggestion, accepted), qc (a blind second label for quality control), import
+# (from a file). Not judgments of their own: resolve (a reviewer settles a conflict), pseudo (the model's own
+# label), undo (restores the label an undone action replaced).
+SOURCES = ("single", "bulk", "queue", "accepted", "qc", "import", "resolve", "pseudo", "undo", "rename")
+JUDGMENTS = ("single", "bulk", "queue", "accepted", "qc", "import")
+MAX_ITEM_ID = 1024
+MAX_LABEL = 255
+MAX_ANNOTATOR = 255
 
 metadata = MetaData()
 projects = Table(
@@ -41,6 +72,7 @@ projects = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("settings", Text, nullable=True),  # v2: JSON object (QC routing, ...)
 )
 actions = Table(
     "actions",
@@ -52,6 +84,8 @@ actions = Table(
     Column("n_items", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("undone_by", Integer, nullable=True),
+    Column("request_key", String(36), nullable=True),  # v2: makes a retried write idempotent
+    Index("ix_actions_request_key", "request_key", unique=True),
 )
 label_events = Table(
     "label_events",
@@ -59,11 +93,12 @@ label_events = Table(
     Column("id", Integer, primary_key=True),
     Column("project_id", ForeignKey("projects.id"), nullable=False, index=True),
     Column("action_id", ForeignKey("actions.id"), nullable=False, index=True),
-    Column("item_id", String(1024), nullable=False, index=True),
-    Column("label", String(255), nullable=True),
-    Column("annotator", String(255), nullable=False),
+    Column("item_id", String(MAX_ITEM_ID), nullable=False, index=True),
+    Column("label", String(MAX_LABEL), nullable=True),
+    Column("annotator", String(MAX_ANNOTATOR), nullable=False),
     Column("source", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_label_events_project_item", "project_id", "item_id", "id"),  # v2: latest event per item
 )
 rounds = Table(
     "rounds",
@@ -76,6 +111,14 @@ rounds = Table(
     Column("metric", String(64), nullable=False),
     Column("annotator", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_key", String(36), nullable=True),  # v2
+    Index("ix_rounds_request_key", "request_key", unique=True),
+)
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 
 T = TypeVar("T")
@@ -90,21 +133,90 @@ def _now() -> datetime:
 
 
 def normalize_url(db: str | Path) -> str:
-    """A SQLAlchemy URL from a URL or a plain file path."""
+    """A SQLAlchemy URL from a URL or a plain file path (``postgresql://`` means psycopg 3)."""
     db = str(db)
+    if db.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
     return db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
 
 
-class Store:
-    """Labels, actions and training rounds of any number of projects in one database."""
+# ---------------------------------------------------------------------------------------------- migrations
 
-    def __init__(self, url: str | Path = "alviz.db", retries: int = 3) -> None:
+
+def _add_column(conn: Connection, table: Table, name: str) -> None:
+    """ALTER TABLE ... ADD COLUMN for a column of ``table`` as the current metadata defines it."""
+    if name in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+        return
+    col = table.c[name]
+    kind = col.type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+
+
+def _migrate_2(conn: Connection) -> None:
+    """v1 (alviz 0.1: no version table) -> v2: project settings, request keys, latest-per-item index."""
+    schema_version.create(conn, checkfirst=True)
+    _add_column(conn, projects, "settings")
+    _add_column(conn, actions, "request_key")
+    _add_column(conn, rounds, "request_key")
+    for table, index in (
+        (actions, "ix_actions_request_key"),
+        (rounds, "ix_rounds_request_key"),
+        (label_events, "ix_label_events_project_item"),
+    ):
+        next(ix for ix in table.indexes if ix.name == index).create(conn, checkfirst=True)
+
+
+# version -> the function that upgrades a database from version - 1 to it. Version 1 is the schema alviz 0.1
+# created (no schema_version table). Add a function here whenever the tables change; never edit an old one.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
+
+
+def _version(conn: Connection) -> int:
+    """The schema version of the database behind ``conn``: 0 when it has no alviz tables yet."""
+    tables = set(inspect(conn).get_table_names())
+    if "schema_version" in tables:
+        return int(conn.scalar(select(func.max(schema_version.c.version))) or 1)
+    return 1 if "label_events" in tables else 0
+
+
+# ---------------------------------------------------------------------------------------------------- store
+
+
+class Store:
+    """Labels, actions, settings and training rounds of any number of projects in one database.
+
+    ``retries`` attempts with exponential backoff from ``backoff`` seconds ride out a database that is away for
+    a moment (about 0.25 + 0.5 + 1 + 2 = 3.75 s with the defaults); ``busy_timeout`` is how long SQLite waits
+    for another writer's lock before that counts as one failed attempt.
+    """
+
+    def __init__(
+        self, url: str | Path = "alviz.db", retries: int = 5, backoff: float = 0.25, busy_timeout: float = 5.0
+    ) -> None:
         self.url = normalize_url(url)
-        self.retries = retries
-        self.engine: Engine = create_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._retry(lambda: metadata.create_all(self.engine))
+        self.retries = max(1, int(retries))
+        self.backoff = backoff
+        kwargs: dict = {"pool_pre_ping": True}  # a dropped pooled connection is replaced, not handed out
+        if self.url.startswith("postgresql") and "connect_timeout" not in self.url:
+            kwargs["connect_args"] = {"connect_timeout": 5}  # an unreachable host fails in seconds, not minutes
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except ImportError as exc:  # e.g. psycopg missing
+            raise StoreError(
+                f"Cannot open {self.url.split('://')[0]} databases: {exc}. "
+                "For PostgreSQL install the extra: pip install 'alviz[postgres]'."
+            ) from exc
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            ms = int(busy_timeout * 1000)
+            event.listen(self.engine, "connect", lambda dbapi_conn, _rec: _sqlite_connect(dbapi_conn, ms))
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._retry(self._migrate)
+
+    # plumbing ---------------------------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
 
     def _retry(self, fn: Callable[[], T]) -> T:
         """Run fn; on a busy or vanished database, wait and try again, then fail with a clear message."""
@@ -114,38 +226,129 @@ class Store:
             except OperationalError as exc:
                 if attempt == self.retries - 1:
                     raise StoreError(
-                        f"The label database ({self.engine.url.render_as_string(hide_password=True)}) is "
-                        f"unavailable or busy: {exc.orig}. Nothing was written; try again."
+                        f"The label database ({self.where}) is unavailable or busy: {_reason(exc)}. "
+                        "Nothing was written; try again."
                     ) from exc
-                time.sleep(0.2 * 2**attempt)
+                time.sleep(self.backoff * 2**attempt)
             except DBAPIError as exc:  # not a passing condition (a file that is no database, a constraint): no retry
                 raise StoreError(
-                    f"The label database ({self.engine.url.render_as_string(hide_password=True)}) refused the "
-                    f"operation: {exc.orig}. Nothing was written."
+                    f"The label database ({self.where}) refused the operation: {_reason(exc)}. Nothing was written."
                 ) from exc
         raise AssertionError("unreachable")
 
-    # projects -------------------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction: SQLite takes the write lock at BEGIN (so it waits instead of failing midway)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(alviz_write=True)
+            with conn.begin():
+                yield conn
+
+    def _lock_project(self, conn: Connection, project_id: int, exclusive: bool) -> None:
+        """PostgreSQL: lock the project's row (shared for inserts, exclusive for read-modify-write); SQLite is
+        already serialized by BEGIN IMMEDIATE. One row per transaction, always first: no deadlock possible."""
+        if self.dialect == "sqlite":
+            return
+        stmt = select(projects.c.id).where(projects.c.id == project_id)
+        stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True)
+        if conn.execute(stmt).first() is None:
+            raise ValueError(f"No project with id {project_id} in this database.")
+
+    def _migrate(self) -> None:
+        with self.engine.connect() as conn:
+            if _version(conn) == SCHEMA_VERSION:
+                return
+        with self._write() as conn:
+            if self.dialect == "postgresql":  # one migrator at a time; DDL is transactional there
+                conn.execute(text("SELECT pg_advisory_xact_lock(4242170501)"))
+            version = _version(conn)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The label database ({self.where}) has schema version {version}, written by a newer alviz; "
+                    f"this alviz understands versions up to {SCHEMA_VERSION}. Upgrade alviz to open it."
+                )
+            if version == 0:
+                metadata.create_all(conn)
+                conn.execute(insert(schema_version).values(version=SCHEMA_VERSION, applied_at=_now()))
+                return
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[v](conn)
+                conn.execute(insert(schema_version).values(version=v, applied_at=_now()))
+
+    def schema_version(self) -> int:
+        def run() -> int:
+            with self.engine.connect() as conn:
+                return _version(conn)
+
+        return self._retry(run)
+
+    def _all(self, stmt) -> list:
+        with self.engine.connect() as conn:
+            return [r[0] if len(r) == 1 else tuple(r) for r in conn.execute(stmt)]
+
+    def _dicts(self, stmt) -> list[dict]:
+        def run() -> list[dict]:
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(stmt)]
+
+        return self._retry(run)
+
+    # projects -------------------------------------------------------------------------------------------
     def project(self, name: str) -> int:
         """Id of the project with this name, created if new."""
+        name = str(name).strip()
+        if not name or len(name) > 255:
+            raise ValueError(f"A project name needs 1 to 255 characters; got {len(name)}.")
 
         def run() -> int:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:  # the usual case, without taking the write lock
                 pid = conn.scalar(select(projects.c.id).where(projects.c.name == name))
-                if pid is None:
-                    pid = conn.execute(insert(projects).values(name=name, created_at=_now())).inserted_primary_key[0]
+            if pid is not None:
                 return int(pid)
+            for _ in range(3):
+                try:
+                    with self._write() as conn:
+                        pid = conn.scalar(select(projects.c.id).where(projects.c.name == name))
+                        if pid is None:
+                            pid = conn.execute(
+                                insert(projects).values(name=name, created_at=_now())
+                            ).inserted_primary_key[0]
+                        return int(pid)
+                except IntegrityError:  # created by another writer at the same moment: read theirs
+                    continue
+            raise AssertionError(f"project {name!r} could not be created or found")
 
         return self._retry(run)
 
     def project_names(self) -> list[str]:
         return self._retry(lambda: self._all(select(projects.c.name).order_by(projects.c.id)))
 
-    def _all(self, stmt) -> list:
-        with self.engine.connect() as conn:
-            return [r[0] if len(r) == 1 else r for r in conn.execute(stmt)]
+    def settings(self, project_id: int) -> dict:
+        """The project's settings (a JSON object; {} when none were saved)."""
+        raw = self._retry(lambda: self._all(select(projects.c.settings).where(projects.c.id == project_id)))
+        if not raw:
+            raise ValueError(f"No project with id {project_id} in this database.")
+        return json.loads(raw[0]) if raw[0] else {}
 
-    # labels -----------------------------------------------------------------------------------------
+    def update_settings(self, project_id: int, **values) -> dict:
+        """Merge ``values`` into the project's settings (None removes a key); returns the new settings."""
+
+        def run() -> dict:
+            with self._write() as conn:
+                row = conn.execute(
+                    select(projects.c.settings).where(projects.c.id == project_id).with_for_update()
+                ).first()
+                if row is None:
+                    raise ValueError(f"No project with id {project_id} in this database.")
+                current = json.loads(row[0]) if row[0] else {}
+                current.update(values)
+                current = {k: v for k, v in current.items() if v is not None}
+                conn.execute(update(projects).where(projects.c.id == project_id).values(settings=json.dumps(current)))
+                return current
+
+        return self._retry(run)
+
+    # labels -----------------------------------------------------------------------------------------------
     def add_labels(
         self,
         project_id: int,
@@ -157,50 +360,133 @@ class Store:
         """Store one labeling action (all its items or none, in one transaction); returns the action id."""
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}; got {source!r}")
-        if not item_ids:
+        if len(item_ids) == 0:
             raise ValueError("No items to label: the selection is empty.")
         if labels is None or isinstance(labels, str):
             labels = [labels] * len(item_ids)
         if len(labels) != len(item_ids):
             raise ValueError(f"{len(item_ids)} items but {len(labels)} labels")
-        annotator = annotator.strip() or "anonymous"
+        annotator = _annotator(annotator)
+        now = _now()
+        rows = [
+            {"item_id": i, "label": lab, "annotator": annotator, "created_at": now}
+            for i, lab in zip(item_ids, labels, strict=True)
+        ]
+        return self._add_action(project_id, rows, annotator, source)
+
+    def import_labels(
+        self,
+        project_id: int,
+        item_ids: Sequence[str],
+        labels: Sequence[str | None],
+        annotators: Sequence[str | None] | None = None,
+        given_at: Sequence[datetime | None] | None = None,
+        importer: str = "anonymous",
+    ) -> int:
+        """Store labels from elsewhere as one action of ``importer`` (undoable as one), source "import".
+
+        Each event keeps who gave it (``annotators``; the importer where missing) and when (``given_at``, tz-aware
+        or UTC; now where missing). Returns the action id.
+        """
+        n = len(item_ids)
+        if n == 0:
+            raise ValueError("Nothing to import: no rows.")
+        for name, seq in (("labels", labels), ("annotators", annotators), ("given_at", given_at)):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"{n} items but {len(seq)} {name}")
+        importer = _annotator(importer)
+        now = _now()
+        rows = []
+        for k in range(n):
+            who = annotators[k] if annotators is not None else None
+            when = given_at[k] if given_at is not None else None
+            if when is not None and when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            rows.append(
+                {
+                    "item_id": item_ids[k],
+                    "label": labels[k],
+                    "annotator": _annotator(who) if who else importer,
+                    "created_at": when or now,
+                }
+            )
+        return self._add_action(project_id, rows, importer, "import")
+
+    def _add_action(self, project_id: int, rows: list[dict], annotator: str, source: str) -> int:
+        for r in rows:
+            r["item_id"] = str(r["item_id"])
+            if not r["item_id"] or len(r["item_id"]) > MAX_ITEM_ID:
+                raise ValueError(f"An item id needs 1 to {MAX_ITEM_ID} characters; got {r['item_id'][:40]!r}...")
+            if r["label"] is not None:
+                r["label"] = str(r["label"])
+                if not r["label"].strip() or len(r["label"]) > MAX_LABEL:
+                    raise ValueError(f"A label needs 1 to {MAX_LABEL} characters; got {r['label'][:40]!r}.")
+            r.update(project_id=project_id, source=source)
+        key = str(uuid.uuid4())
 
         def run() -> int:
             now = _now()
-            with self.engine.begin() as conn:
+            with self._write() as conn:
+                done = conn.scalar(select(actions.c.id).where(actions.c.request_key == key))
+                if done is not None:  # an earlier attempt committed, only its acknowledgement was lost
+                    return int(done)
+                self._lock_project(conn, project_id, exclusive=False)
                 aid = conn.execute(
                     insert(actions).values(
-                        project_id=project_id, annotator=annotator, source=source, n_items=len(item_ids), created_at=now
+                        project_id=project_id,
+                        annotator=annotator,
+                        source=source,
+                        n_items=len(rows),
+                        created_at=now,
+                        request_key=key,
                     )
                 ).inserted_primary_key[0]
-                rows = [
-                    {
-                        "project_id": project_id,
-                        "action_id": aid,
-                        "item_id": str(i),
-                        "label": lab,
-                        "annotator": annotator,
-                        "source": source,
-                        "created_at": now,
-                    }
-                    for i, lab in zip(item_ids, labels, strict=True)
-                ]
-                conn.execute(insert(label_events), rows)
+                conn.execute(insert(label_events), [dict(r, action_id=aid) for r in rows])
                 return int(aid)
 
         return self._retry(run)
 
-    def current_labels(self, project_id: int) -> dict[str, str]:
-        """item id -> label, from the latest event of each item (items whose latest event unlabels are absent)."""
-        latest = (
+    def _latest_per_item(self, project_id: int):
+        return (
             select(func.max(label_events.c.id))
             .where(label_events.c.project_id == project_id)
             .group_by(label_events.c.item_id)
         )
+
+    def current_labels(self, project_id: int) -> dict[str, str]:
+        """item id -> label, from the latest event of each item (items whose latest event unlabels are absent)."""
         stmt = select(label_events.c.item_id, label_events.c.label).where(
-            label_events.c.id.in_(latest), label_events.c.label.is_not(None)
+            label_events.c.id.in_(self._latest_per_item(project_id)), label_events.c.label.is_not(None)
         )
         return self._retry(lambda: dict(self._all(stmt)))
+
+    def current_events(self, project_id: int) -> list[dict]:
+        """The event behind each current label: item_id, label, annotator, source, created_at, id."""
+        ev = label_events.c
+        stmt = (
+            select(ev.item_id, ev.label, ev.annotator, ev.source, ev.created_at, ev.id)
+            .where(ev.id.in_(self._latest_per_item(project_id)), ev.label.is_not(None))
+            .order_by(ev.id)
+        )
+        return self._dicts(stmt)
+
+    def last_event_id(self, project_id: int) -> int:
+        """The id of the project's newest event (0 when none): changes whenever anyone labels."""
+        stmt = select(func.max(label_events.c.id)).where(label_events.c.project_id == project_id)
+        return self._retry(lambda: int(self._all(stmt)[0] or 0))
+
+    def revision(self, project_id: int) -> tuple[int, int]:
+        """(newest action id, newest event id): changes with every write to the project's labels, undo included.
+        A cache key for anything derived from them."""
+        ev, act = label_events.c, actions.c
+
+        def run() -> tuple[int, int]:
+            with self.engine.connect() as conn:
+                a = conn.scalar(select(func.max(act.id)).where(act.project_id == project_id))
+                e = conn.scalar(select(func.max(ev.id)).where(ev.project_id == project_id))
+            return int(a or 0), int(e or 0)
+
+        return self._retry(run)
 
     def label_names(self, project_id: int) -> list[str]:
         """Every label ever given in the project, in the order each was first given."""
@@ -212,15 +498,67 @@ class Store:
         )
         return self._retry(lambda: self._all(stmt))
 
+    def judgments(self, project_id: int, sources: Sequence[str] = JUDGMENTS) -> list[tuple[str, str, str, int]]:
+        """Each annotator's own current label per item: (item_id, annotator, label, event id), oldest first.
+
+        Only events of ``sources`` from actions that are not undone count, so an undone label is no opinion, and
+        the labels an undo restores (given by someone else) are not attributed to the one who undid.
+        """
+        ev, act = label_events.c, actions.c
+        latest = (
+            select(func.max(ev.id))
+            .join(actions, act.id == ev.action_id)
+            .where(ev.project_id == project_id, ev.source.in_(list(sources)), act.undone_by.is_(None))
+            .group_by(ev.item_id, ev.annotator)
+        )
+        stmt = (
+            select(ev.item_id, ev.annotator, ev.label, ev.id)
+            .where(ev.id.in_(latest), ev.label.is_not(None))
+            .order_by(ev.id)
+        )
+        return self._retry(lambda: self._all(stmt))
+
+    def annotator_counts(self, project_id: int) -> list[dict]:
+        """Per annotator: events, distinct items, and events per source; busiest first."""
+        ev = label_events.c
+        stmt = (
+            select(ev.annotator, ev.source, func.count().label("events"), func.count(ev.item_id.distinct()))
+            .where(ev.project_id == project_id)
+            .group_by(ev.annotator, ev.source)
+        )
+        items_stmt = (
+            select(ev.annotator, func.count(ev.item_id.distinct()))
+            .where(ev.project_id == project_id, ev.source != "undo")
+            .group_by(ev.annotator)
+        )
+
+        def run() -> list[dict]:
+            out: dict[str, dict] = {}
+            with self.engine.connect() as conn:
+                for who, source, n, _ in conn.execute(stmt):
+                    row = out.setdefault(who, {"annotator": who, "events": 0, "items": 0, "by_source": {}})
+                    row["events"] += int(n)
+                    row["by_source"][source] = int(n)
+                for who, n in conn.execute(items_stmt):
+                    out[who]["items"] = int(n)
+            return sorted(out.values(), key=lambda r: (-r["events"], r["annotator"]))
+
+        return self._retry(run)
+
     def undo_last(self, project_id: int, annotator: str) -> int:
         """Revert this annotator's latest labeling action that is not undone yet; returns items reverted.
 
         Items relabeled since by a later action keep that later label: undo never clobbers newer work.
         """
-        annotator = annotator.strip() or "anonymous"
+        annotator = _annotator(annotator)
+        key = str(uuid.uuid4())
 
         def run() -> int:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
+                done = conn.scalar(select(actions.c.n_items).where(actions.c.request_key == key))
+                if done is not None:
+                    return int(done)
+                self._lock_project(conn, project_id, exclusive=True)
                 act = conn.execute(
                     select(actions.c.id)
                     .where(
@@ -236,11 +574,11 @@ class Store:
                     return 0
                 aid = act[0]
                 ev = label_events.c
-                items = [r[0] for r in conn.execute(select(ev.item_id).where(ev.action_id == aid))]
+                items = list(dict.fromkeys(r[0] for r in conn.execute(select(ev.item_id).where(ev.action_id == aid))))
                 restore: list[tuple[str, str | None]] = []
                 for item in items:
-                    # The item's live history: undone actions and undo events drop out, so that undoing twice
-                    # walks back two actions (the latest live event always holds the current label).
+                    # The item's live history, newest event first: undone actions and undo events drop out, so
+                    # that undoing twice walks back two actions (the latest live event holds the current label).
                     history = conn.execute(
                         select(ev.action_id, ev.label)
                         .join(actions, actions.c.id == ev.action_id)
@@ -254,12 +592,17 @@ class Store:
                     ).all()
                     if history[0][0] != aid:
                         continue  # relabeled since: keep the newer label
-                    before = next((lab for a, lab in history if a < aid), None)
+                    before = next((lab for a, lab in history if a != aid), None)
                     restore.append((item, before))
                 now = _now()
                 undo_id = conn.execute(
                     insert(actions).values(
-                        project_id=project_id, annotator=annotator, source="undo", n_items=len(restore), created_at=now
+                        project_id=project_id,
+                        annotator=annotator,
+                        source="undo",
+                        n_items=len(restore),
+                        created_at=now,
+                        request_key=key,
                     )
                 ).inserted_primary_key[0]
                 if restore:
@@ -296,18 +639,18 @@ class Store:
         ).join(projects, projects.c.id == label_events.c.project_id)
         if project_id is not None:
             stmt = stmt.where(label_events.c.project_id == project_id)
-        stmt = stmt.order_by(label_events.c.id)
+        return self._dicts(stmt.order_by(label_events.c.id))
 
-        def run() -> list[dict]:
-            with self.engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(stmt)]
-
-        return self._retry(run)
-
-    # rounds -----------------------------------------------------------------------------------------
+    # rounds -----------------------------------------------------------------------------------------------
     def add_round(self, project_id: int, n_labeled: int, accuracy: float | None, metric: str, annotator: str) -> int:
+        key = str(uuid.uuid4())
+
         def run() -> int:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
+                done = conn.scalar(select(rounds.c.round).where(rounds.c.request_key == key))
+                if done is not None:
+                    return int(done)
+                self._lock_project(conn, project_id, exclusive=True)  # numbers are per project: no two alike
                 last = conn.scalar(select(func.max(rounds.c.round)).where(rounds.c.project_id == project_id))
                 number = (last or 0) + 1
                 conn.execute(
@@ -317,8 +660,9 @@ class Store:
                         n_labeled=n_labeled,
                         accuracy=accuracy,
                         metric=metric,
-                        annotator=annotator.strip() or "anonymous",
+                        annotator=_annotator(annotator),
                         created_at=_now(),
+                        request_key=key,
                     )
                 )
                 return number
@@ -331,20 +675,34 @@ class Store:
             .where(rounds.c.project_id == project_id)
             .order_by(rounds.c.round)
         )
-
-        def run() -> list[dict]:
-            with self.engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(stmt)]
-
-        return self._retry(run)
+        return self._dicts(stmt)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _annotator(name: str | None) -> str:
+    name = str(name or "").strip() or "anonymous"
+    if len(name) > MAX_ANNOTATOR:
+        raise ValueError(f"An annotator name may have at most {MAX_ANNOTATOR} characters; got {len(name)}.")
+    return name
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's message, first line only (psycopg appends context lines)."""
+    return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+
+
+def _sqlite_connect(dbapi_conn, busy_timeout_ms: int) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
-    cur.execute("PRAGMA busy_timeout=5000")  # wait for a concurrent writer instead of failing at once
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")  # wait for a concurrent writer instead of failing
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the lock at BEGIN: a deferred transaction that reads, then writes, fails at once with
+    # "database is locked" when another writer got in between (no busy wait applies to that upgrade).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("alviz_write") else "BEGIN")

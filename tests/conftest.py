@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
+from sqlalchemy.engine import make_url
 
 from alviz.embed import Embedding
 from alviz.pool import Pool
@@ -63,3 +68,109 @@ def make_session(db_path):
         return Session(pool, embedding, Store(db or db_path), project=project, annotator=annotator)
 
     return make
+
+
+# ------------------------------------------------------------------------------ databases: SQLite and PostgreSQL
+
+PG_ENV = "ALVIZ_TEST_PG_URL"
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pg_admin_url() -> str:
+    """The PostgreSQL server for tests (``scripts/pg_test_server.sh``); skip without one, but never under CI."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        return url
+    if _ci():
+        pytest.fail(f"{PG_ENV} is not set under CI: .ci/run starts PostgreSQL with scripts/pg_test_server.sh.")
+    pytest.skip(f'PostgreSQL tests need {PG_ENV}; start a server with: eval "$(scripts/pg_test_server.sh start)"')
+
+
+@dataclass
+class Database:
+    """One empty database of either kind; ``url`` is what a Store opens.
+
+    On PostgreSQL each test gets its own schema (search_path in the URL: fast), or with ``own=True`` its own
+    database (slower to create, but one that can be closed to connections).
+    """
+
+    kind: str  # "sqlite" | "postgresql"
+    url: str
+    admin_url: str | None = None  # PostgreSQL: the server's maintenance database
+    name: str | None = None  # PostgreSQL: the schema (or database) and application_name of this test's clients
+    own: bool = False  # PostgreSQL: a database of its own rather than a schema
+
+    def admin(self, sql: str) -> list:
+        """Run one statement on the server (PostgreSQL only), autocommit; returns its rows."""
+        import psycopg
+
+        with psycopg.connect(_libpq(self.admin_url), autocommit=True) as con:
+            cur = con.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def terminate_backends(self) -> int:
+        """Kill every server process serving this test's clients: what a server restart looks like to them."""
+        rows = self.admin(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{self.name}'"
+        )
+        return len(rows)
+
+    def allow_connections(self, allow: bool) -> None:
+        """Open or close this test's own database (``own=True``) to new connections."""
+        assert self.own, "only a database of its own can be closed"
+        self.admin(f"ALTER DATABASE {self.name} ALLOW_CONNECTIONS {'true' if allow else 'false'}")
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as libpq (psycopg) takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_database(kind: str, tmp_path, own: bool = False) -> Database:
+    if kind == "sqlite":
+        return Database("sqlite", f"sqlite:///{tmp_path / 'labels.db'}")
+    server = make_url(pg_admin_url())
+    name = f"t_{uuid.uuid4().hex}"
+    db = Database("postgresql", "", admin_url=server.set(database="postgres").render_as_string(False), name=name)
+    query = {"application_name": name}
+    if own:
+        db.own = True
+        db.admin(f"CREATE DATABASE {name}")
+        url = server.set(database=name)
+    else:
+        db.admin_url = server.render_as_string(False)
+        db.admin(f"CREATE SCHEMA {name}")
+        url = server
+        query["options"] = f"-csearch_path={name}"
+    db.url = url.update_query_dict(query).render_as_string(hide_password=False)
+    return db
+
+
+def drop_database(db: Database) -> None:
+    if db.kind == "postgresql":
+        db.terminate_backends()
+        db.admin(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)" if db.own else f"DROP SCHEMA {db.name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> Database:
+    """An empty database, once as a SQLite file and once on the PostgreSQL test server."""
+    db = make_database(request.param, tmp_path)
+    yield db
+    drop_database(db)
+
+
+@pytest.fixture
+def store_url(database) -> str:
+    return database.url
+
+
+@pytest.fixture
+def pg_database(tmp_path) -> Database:
+    """An empty schema on the PostgreSQL test server, for tests of PostgreSQL's own behavior."""
+    db = make_database("postgresql", tmp_path)
+    yield db
+    drop_database(db)

@@ -1,0 +1,366 @@
+"""Security: loading confined to the data root, user strings never rendered as markup, nothing unpickled,
+password logins that hold."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from alviz import auth, datasets
+from alviz.cli import main
+from alviz.datasets import load_sample
+from alviz.export import read_labels
+from alviz.markup import md
+from alviz.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+HOSTILE = "<img src=x onerror=alert(1)>"
+HOSTILE_2 = "[click](javascript:alert(1)) :material/warning: **bold**"
+
+
+# ------------------------------------------------------------------------------------------- data root
+
+
+def image_folder(where: Path, classes=("a", "b"), n: int = 2) -> Path:
+    for c in classes:
+        (where / c).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            Image.fromarray(np.full((8, 8), 40 * k + 10, dtype=np.uint8)).save(where / c / f"{k}.png")
+    return where
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "data"
+    image_folder(root / "pets")
+    monkeypatch.setenv("ALVIZ_DATA_ROOT", str(root))
+    return root
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    return image_folder(tmp_path / "secret")
+
+
+def test_a_folder_inside_the_data_root_loads(data_root):
+    assert len(datasets.load(str(data_root / "pets"))) == 4
+
+
+def test_a_relative_path_counts_from_the_data_root(data_root):
+    assert datasets.load("pets").name == "pets"
+
+
+def test_dot_dot_cannot_leave_the_data_root(data_root, outside):
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.load(str(data_root / "pets" / ".." / ".." / "secret"))
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.load("../secret")
+
+
+def test_an_absolute_path_elsewhere_is_refused(data_root, outside):
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.load(str(outside))
+
+
+def test_a_symlinked_folder_pointing_out_is_refused(data_root, outside):
+    (data_root / "innocent").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.load(str(data_root / "innocent"))
+
+
+def test_a_symlinked_table_pointing_out_is_refused(data_root, tmp_path):
+    table = tmp_path / "secret.csv"
+    table.write_text("id,f1,f2\na,1,2\nb,3,4\n")
+    (data_root / "table.csv").symlink_to(table)
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.load(str(data_root / "table.csv"))
+
+
+def test_files_inside_a_folder_that_link_out_are_skipped(data_root, outside):
+    (data_root / "pets" / "a" / "stolen.png").symlink_to(outside / "a" / "0.png")
+    (data_root / "pets" / "b" / "linked_dir").symlink_to(outside / "b", target_is_directory=True)
+    pool = datasets.load(str(data_root / "pets"))
+    assert sorted(pool.ids.tolist()) == ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]
+
+
+def test_symlinks_that_stay_inside_the_root_are_fine(data_root):
+    (data_root / "alias").symlink_to(data_root / "pets", target_is_directory=True)
+    assert len(datasets.load(str(data_root / "alias"))) == 4
+
+
+def test_named_datasets_need_no_data_root(data_root):
+    assert datasets.load("digits").name == "digits"
+
+
+def test_without_a_data_root_a_local_user_loads_anything(outside, monkeypatch):
+    monkeypatch.delenv("ALVIZ_DATA_ROOT", raising=False)
+    assert len(datasets.load(str(outside))) == 4
+
+
+# ------------------------------------------------------------------------------------------- no pickle
+
+SOURCES = sorted([*REPO.glob("alviz/**/*.py"), *REPO.glob("views/*.py"), REPO / "app.py", *REPO.glob("scripts/*.py")])
+
+
+@pytest.mark.parametrize(
+    "pattern, why",
+    [
+        (r"allow_pickle\s*=\s*True", "numpy must not unpickle user files"),
+        (r"\bpickle\.loads?\(|\bcloudpickle\b|\bjoblib\.load\(|\bdill\b", "no unpickling of files"),
+        (r"read_pickle\(", "pandas' read_pickle unpickles"),
+        (r"unsafe_allow_html\s*=\s*True", "user strings must never be rendered as raw HTML"),
+        (r"\bst\.html\(|components\.v1\.html|components\.html\(", "no raw HTML elements"),
+    ],
+)
+def test_the_code_never_unpickles_or_renders_raw_html(pattern, why):
+    hits = [
+        h
+        for p in SOURCES
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(pattern, line)
+        for h in [f"{p.relative_to(REPO)}:{n}: {line.strip()}"]
+    ]
+    assert not hits, f"{why}: {hits}"
+
+
+def test_every_torch_load_asks_for_weights_only():
+    calls = [
+        (p, line)
+        for p in SOURCES
+        for line in p.read_text().splitlines()
+        if re.search(r"\btorch\.load\(", line) and "weights_only=True" not in line
+    ]
+    assert not calls, f"torch.load without weights_only=True: {calls}"
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ.get('ALVIZ_BOOM', '/tmp/alviz-boom')}",))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".json", ".csv"])
+def test_a_pickle_disguised_as_a_labels_file_is_refused_unexecuted(tmp_path, monkeypatch, suffix):
+    marker = tmp_path / "boom"
+    monkeypatch.setenv("ALVIZ_BOOM", str(marker))
+    evil = tmp_path / f"labels{suffix}"
+    evil.write_bytes(pickle.dumps(_Boom()))
+    with pytest.raises(ValueError):
+        read_labels(evil)
+    assert not marker.exists()
+
+
+def test_an_npz_with_object_arrays_is_refused_unexecuted(tmp_path, monkeypatch):
+    marker = tmp_path / "boom"
+    monkeypatch.setenv("ALVIZ_BOOM", str(marker))
+    path = tmp_path / "evil.npz"
+    np.savez(path, X=np.zeros((2, 2)), y=np.array([_Boom(), _Boom()], dtype=object))
+    with pytest.raises(ValueError, match="not Python objects"):
+        datasets.load(str(path))
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------------- text, not markup
+
+
+def test_md_shows_any_string_as_the_same_text():
+    assert md(HOSTILE) == r"\<img src\=x onerror\=alert\(1\)\>"
+    assert md(HOSTILE_2).startswith(r"\[click\]\(javascript\:alert\(1\)\) \:material\/warning\: \*\*bold")
+
+
+MARKUP_VALUES = {"Markdown", "Caption", "Title", "Header", "Subheader", "Info", "Success", "Warning", "Error", "Toast"}
+
+
+def _elements(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _elements(child)
+
+
+def _markup_leaks(at: AppTest) -> list[str]:
+    """Markup elements that would render a hostile string as HTML or Markdown instead of as its text."""
+    bad = []
+    for el in _elements(at._tree):
+        proto = getattr(el, "proto", None)
+        if proto is not None and getattr(proto, "allow_html", False):
+            bad.append(f"{type(el).__name__} allows HTML: {getattr(el, 'value', '')!r}")
+        markup = type(el).__name__ in MARKUP_VALUES  # elements whose value is Markdown; labels always are
+        for field in ("value", "label") if markup else ("label",):
+            try:
+                v = getattr(el, field, None)
+            except Exception:  # a widget's value outside a run
+                continue
+            if isinstance(v, str) and ("onerror" in v or "javascript" in v):
+                if re.search(r"(?<!\\)<img|(?<!\\)\[click(?<!\\)\]", v):
+                    bad.append(f"{type(el).__name__}.{field} unescaped: {v!r}")
+    return bad
+
+
+@pytest.fixture
+def hostile_app(tmp_path, monkeypatch):
+    db = tmp_path / "labels.db"
+    for k, v in {"ALVIZ_UMAP": "0", "ALVIZ_DB": str(db), "ALVIZ_DATA": "sample", "ALVIZ_ANNOTATOR": HOSTILE}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    pool = load_sample()
+    store = Store(db)
+    pid = store.project("sample")
+    store.add_labels(pid, pool.ids[pool.y_true == 1][:10].tolist(), HOSTILE, "alice", "bulk")
+    store.add_labels(pid, pool.ids[pool.y_true == 8][:10].tolist(), HOSTILE_2, "bob", "bulk")
+    store.add_labels(pid, pool.ids[pool.y_true == 1][:3].tolist(), HOSTILE_2, HOSTILE, "single")  # conflicts
+    store.close()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_hostile_class_and_annotator_names_show_as_text_on_every_page(hostile_app):
+    at = hostile_app
+    assert any(md(HOSTILE) in c.value for c in at.sidebar.caption)  # the class counts, escaped
+    for page in ("explore", "queue", "train", "team"):
+        at.switch_page(f"views/{page}.py")
+        at.run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+        assert not _markup_leaks(at), (page, _markup_leaks(at))
+    at.switch_page("views/explore.py")
+    at.run()
+    at.session_state["map"] = {"selection": {"points": [{"customdata": r} for r in range(40)], "box": [], "lasso": []}}
+    at.run()
+    assert any(c.value.startswith("Model predicts:") for c in at.caption)
+    assert not _markup_leaks(at)
+
+
+# ----------------------------------------------------------------------------------------------- logins
+
+
+def test_a_password_round_trips_and_a_wrong_one_fails():
+    h = auth.hash_password("correct horse", iterations=1000)
+    assert auth.verify_password("correct horse", h) and not auth.verify_password("correct hors", h)
+    assert h != auth.hash_password("correct horse", iterations=1000)  # salted
+
+
+def test_malformed_hashes_never_verify():
+    for bad in ["", "plain", "pbkdf2_sha256$x$y$z", "md5$1$aaaa$bbbb", "pbkdf2_sha256$1000$!!$??"]:
+        assert not auth.verify_password("x", bad)
+
+
+def test_the_credentials_file_holds_only_hashes_and_is_private(tmp_path):
+    path = tmp_path / "users"
+    auth.add_user(path, "alice", "s3cret-pass", iterations=1000)
+    auth.add_user(path, "bob", "other-pass", iterations=1000)
+    assert "s3cret-pass" not in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert auth.check(path, "alice", "s3cret-pass") and not auth.check(path, "alice", "other-pass")
+    assert not auth.check(path, "carol", "s3cret-pass")
+
+
+def test_adding_a_user_twice_needs_replace(tmp_path):
+    path = tmp_path / "users"
+    auth.add_user(path, "alice", "first-pass", iterations=1000)
+    with pytest.raises(ValueError, match="already"):
+        auth.add_user(path, "alice", "second-pass", iterations=1000)
+    auth.add_user(path, "alice", "second-pass", replace=True, iterations=1000)
+    assert auth.check(path, "alice", "second-pass")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a:b", "x" * 65])
+def test_user_names_that_would_break_the_file_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match="user name"):
+        auth.add_user(tmp_path / "users", name, "long-enough", iterations=1000)
+
+
+def test_a_broken_credentials_file_is_an_error_not_an_open_door(tmp_path):
+    path = tmp_path / "users"
+    path.write_text("alice\n")
+    with pytest.raises(ValueError, match="line 1"):
+        auth.check(path, "alice", "anything")
+
+
+def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "users"
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("a-long-password\n"))
+    assert main(["user", "add", "alice", "--file", str(path), "--password-stdin"]) == 0
+    assert auth.check(path, "alice", "a-long-password")
+    assert "added alice" in capsys.readouterr().out
+
+
+def test_cli_user_add_refuses_a_short_password_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("short\n"))
+    assert main(["user", "add", "alice", "--file", str(tmp_path / "u"), "--password-stdin"]) == 2
+    assert "at least 8" in capsys.readouterr().err
+
+
+@pytest.fixture
+def login_app(tmp_path, monkeypatch):
+    creds = tmp_path / "users"
+    auth.add_user(creds, "alice", "alice-password", iterations=1000)
+    db = tmp_path / "labels.db"
+    env = {"ALVIZ_UMAP": "0", "ALVIZ_DB": str(db), "ALVIZ_DATA": "sample", "ALVIZ_CREDENTIALS": str(creds)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALVIZ_ANNOTATOR", "mallory")  # must not matter once logins are on
+    return AppTest.from_file(APP, default_timeout=60).run(), db
+
+
+def _sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(password)
+    next(b for b in at.button if b.label == "Sign in").click()
+    return at.run()
+
+
+def test_with_a_credentials_file_nothing_opens_before_signing_in(login_app):
+    at, _ = login_app
+    assert not at.exception
+    assert any("Sign in" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not [t for t in at.text_input if t.key == "annotator"]
+
+
+def test_a_wrong_password_keeps_the_door_shut(login_app):
+    at, _ = login_app
+    _sign_in(at, "alice", "not-her-password")
+    assert any("wrong password" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+
+
+def test_signed_in_labels_carry_the_proven_name(login_app):
+    at, db = login_app
+    _sign_in(at, "alice", "alice-password")
+    assert not at.exception and at.get("plotly_chart")
+    assert "alice" in [t.value for t in at.sidebar.text]
+    at.session_state["map"] = {"selection": {"points": [{"customdata": 3}], "box": [], "lasso": []}}
+    at.run()
+    at.selectbox(key="bulk_class").select(at.selectbox(key="bulk_class").options[0]).run()
+    at.button(key="bulk_label").click().run()
+    store = Store(db)
+    assert [e["annotator"] for e in store.events(store.project("sample"))] == ["alice"]
+
+
+def test_with_an_oidc_provider_configured_the_app_asks_to_sign_in_through_it(tmp_path, monkeypatch):
+    env = {"ALVIZ_UMAP": "0", "ALVIZ_DB": str(tmp_path / "labels.db"), "ALVIZ_DATA": "sample"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ALVIZ_CREDENTIALS", str(tmp_path / "ignored"))  # OIDC wins over the password file
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "not-a-real-secret",
+        "client_id": "alviz",
+        "client_secret": "not-a-real-secret",
+        "server_metadata_url": "https://id.example.org/.well-known/openid-configuration",
+    }
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [b.key for b in at.sidebar.button] == ["oidc_login"]
+    assert not at.get("plotly_chart") and not [t for t in at.text_input if t.key == "annotator"]
