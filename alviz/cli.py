@@ -1,4 +1,4 @@
-"""The ``alviz`` command: app, embed, export (simulate arrives with the strategies work)."""
+"""The ``alviz`` command: app, embed, simulate, export, import, user."""
 
 from __future__ import annotations
 
@@ -103,6 +103,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from alviz.export import import_labels
+    from alviz.store import Store
+
+    if not Path(args.file).is_file():
+        raise FileNotFoundError(f"No labels file at {args.file}.")
+    store = Store(args.db)
+    try:
+        result = import_labels(store, args.project, args.file, importer=args.annotator)
+    finally:
+        store.close()
+    skipped = f", skipped {result['skipped']} rows without an item id or label" if result["skipped"] else ""
+    print(
+        f"imported {result['imported']} labels into project {args.project!r} "
+        f"(annotators: {', '.join(result['annotators'])}){skipped}"
+    )
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from alviz.auth import add_user
+
+    path = args.file or os.environ.get("ALVIZ_CREDENTIALS")
+    if not path:
+        raise ValueError("Say which credentials file: --file PATH, or set ALVIZ_CREDENTIALS.")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("The two passwords differ; nothing was changed.")
+    add_user(path, args.name, password, replace=args.replace)
+    print(f"{'updated' if args.replace else 'added'} {args.name} in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alviz", description="Active-learning workbench.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", help="only this project (default: all)")
     p.add_argument("--history", action="store_true", help="every label event, not just current labels")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "import", help="import labels from CSV, Parquet or JSON (columns item_id, label[, annotator, time])"
+    )
+    p.add_argument("--db", required=True, help="database URL or SQLite file (created if missing)")
+    p.add_argument("--project", required=True, help="the project to add the labels to (created if new)")
+    p.add_argument("--file", required=True, help="labels.csv | labels.parquet | labels.json")
+    p.add_argument(
+        "--annotator",
+        default=os.environ.get("ALVIZ_ANNOTATOR") or "import",
+        help="who imports (the action's owner, and the annotator of rows that name none)",
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("user", help="manage the credentials file for password logins (ALVIZ_CREDENTIALS)")
+    user_sub = p.add_subparsers(dest="user_command", required=True)
+    p = user_sub.add_parser("add", help="add a user (asks for the password)")
+    p.add_argument("name")
+    p.add_argument("--file", help="credentials file (default: $ALVIZ_CREDENTIALS)")
+    p.add_argument("--replace", action="store_true", help="set a new password for an existing user")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_user_add)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -212,6 +213,7 @@ def load_digits_pool(test_fraction: float = 0.2, seed: int = 0) -> Pool:
 # ---------------------------------------------------------------------------------------- image folder
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
+EMBEDDING_FILES = ("embeddings.npz", "embeddings.npy")  # bring-your-own vectors at the top of an image folder
 _JUNK_FILES = {"thumbs.db", "desktop.ini"}
 
 
@@ -261,17 +263,26 @@ def _list_files(root: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
         for f in sorted(filenames):
-            if not f.startswith(".") and f.lower() not in _JUNK_FILES:
+            if not f.startswith(".") and f.lower() not in _JUNK_FILES and _inside_data_root(Path(dirpath) / f):
                 found.append(Path(dirpath) / f)
     return found
 
 
-def load_image_folder(path: str | os.PathLike, size: int = 64, test_fraction: float = 0.0, seed: int = 0) -> Pool:
+def load_image_folder(
+    path: str | os.PathLike,
+    size: int = 64,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    embeddings: str | os.PathLike | None = None,
+) -> Pool:
     """Every readable image under ``path``, resized (aspect kept, padded) to ``size`` x ``size`` uint8.
 
     Top-level subfolders name the classes (ground truth, for evaluation only); images directly in ``path``
     have unknown class (-1). With no subfolders there is no ground truth. ``test_fraction`` > 0 holds out a
     stratified share of the labeled images as the test pool.
+
+    Bring your own embedding: ``embeddings`` (else ``embeddings.npz`` or ``embeddings.npy`` at the top of the
+    folder) becomes ``pool.vectors``, offered as the 'precomputed' embedder. See ``read_folder_embeddings``.
     """
     from PIL import Image
 
@@ -283,6 +294,8 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, test_fraction: fl
     ids, arrays, groups, skipped = [], [], [], []
     for f in _list_files(root):
         rel = f.relative_to(root).as_posix()
+        if rel.lower() in EMBEDDING_FILES:
+            continue
         try:
             arr = _image_to_array(f, size)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
@@ -316,6 +329,14 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, test_fraction: fl
             notes.append(f"{n_top} images at the top level have no class.")
 
     kw = {"ids": np.array(ids), "images": images, "y_true": y_true}
+    emb_path = (
+        Path(embeddings)
+        if embeddings is not None
+        else next((root / f for f in EMBEDDING_FILES if (root / f).is_file()), None)
+    )
+    if emb_path is not None:
+        kw["vectors"], note = read_folder_embeddings(emb_path, kw["ids"])
+        notes.append(note)
     test_pool = None
     if test_fraction:
         if y_true is None:
@@ -325,6 +346,60 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, test_fraction: fl
             test_pool = Pool(name=f"{root.name}-test", class_names=class_names, **_subset(kw, test))
             kw = _subset(kw, train)
     return Pool(name=root.name, class_names=class_names, test=test_pool, notes=notes, **kw)
+
+
+def read_folder_embeddings(path: str | os.PathLike, ids: np.ndarray) -> tuple[np.ndarray, str]:
+    """(vectors (N, d) float32 in the order of ``ids``, a note) from an embeddings file beside an image folder.
+
+    ``.npz``: ``X`` (M, d) and ``ids`` (M,), the image paths relative to the folder, exactly what
+    ``alviz embed --data FOLDER --out FOLDER/embeddings.npz`` writes; rows are matched by id, extra rows (say, of
+    images that could not be read) are ignored, and every image needs a row. Without ``ids`` (and for ``.npy``,
+    which holds ``X`` alone) the rows must follow the images in sorted path order, one per readable image.
+    NaN or inf anywhere is refused, naming the images.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Embeddings file not found: {path}")
+    try:
+        if path.suffix.lower() == ".npy":
+            X, emb_ids = np.load(path, allow_pickle=False), None
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                if "X" not in z.files:
+                    raise ValueError(
+                        f"{path.name}: expected arrays 'X' (N, d) and 'ids' (N,); found {sorted(z.files)}."
+                    )
+                X = z["X"]
+                emb_ids = z["ids"].astype(str) if "ids" in z.files else None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path.name} could not be read as a numpy file ({exc}).") from None
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{path.name}: X must be a numeric (N, d) array; got {X.dtype} {X.shape}.")
+    if emb_ids is None:
+        if len(X) != len(ids):
+            raise ValueError(
+                f"{path.name} has {len(X)} rows but the folder has {len(ids)} readable images; without 'ids' the "
+                "rows must be the images in sorted path order. Save ids with it (np.savez(..., X=X, ids=paths))."
+            )
+        vectors, how = X, "rows taken in sorted path order"
+    else:
+        if len(emb_ids) != len(X):
+            raise ValueError(f"{path.name}: 'ids' has {len(emb_ids)} entries but X has {len(X)} rows.")
+        row = {i: r for r, i in enumerate(emb_ids)}
+        absent = [i for i in ids if i not in row]
+        if absent:
+            shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+            raise ValueError(f"{path.name} has no row for {len(absent)} of the folder's images ({shown}).")
+        vectors = X[[row[i] for i in ids]]
+        extra = len(X) - len(ids)
+        how = "rows matched by id" + (f"; {extra} rows for other files ignored" if extra else "")
+    bad = ~np.isfinite(vectors.astype(np.float64)).all(axis=1)
+    if bad.any():
+        shown = ", ".join(np.asarray(ids)[bad][:5])
+        raise ValueError(
+            f"{path.name} has NaN or inf in the rows of {int(bad.sum())} images ({shown}); fix or drop them."
+        )
+    return vectors.astype(np.float32), f"Embeddings from {path.name}: {vectors.shape[1]}-d, {how}."
 
 
 # ------------------------------------------------------------------------------------------ tables, npz
@@ -353,12 +428,18 @@ def load_table(
     id_column: str | None = None,
     label_column: str | None = None,
     feature_columns: list[str] | None = None,
+    text_column: str | None = None,
 ) -> Pool:
-    """A CSV or Parquet table of precomputed embeddings: one row per item.
+    """A CSV or Parquet table, one row per item: of precomputed embeddings, or of texts.
 
     id: ``id_column``, else a column named "id", else the row number. Label (ground truth, optional):
-    ``label_column``, else a column named "label"; empty cells mean unknown. Features: ``feature_columns``,
-    else every numeric column other than the id and label.
+    ``label_column``, else a column named "label"; empty cells mean unknown.
+
+    Text: ``text_column``, else a column named "text", makes a text pool (embedded by ``tfidf`` or ``minilm``).
+    Rows whose text is empty are dropped, with a note naming them: there is nothing to embed or to show. A text
+    pool takes embedding columns only when ``feature_columns`` names them.
+
+    Features (without a text column): ``feature_columns``, else every numeric column other than the id and label.
     """
     import pandas as pd
 
@@ -374,12 +455,13 @@ def load_table(
     columns = [str(c) for c in df.columns]
     df.columns = columns
 
-    named = [c for c in [id_column, label_column, *(feature_columns or [])] if c is not None]
+    named = [c for c in [id_column, label_column, text_column, *(feature_columns or [])] if c is not None]
     missing = [c for c in named if c not in columns]
     if missing:
         raise ValueError(f"{path.name}: columns {missing} not found; available columns: {columns}.")
     id_col = id_column or ("id" if "id" in columns else None)
     label_col = label_column or ("label" if "label" in columns else None)
+    text_col = text_column or ("text" if "text" in columns else None)
 
     notes = []
     if feature_columns is not None:
@@ -391,23 +473,35 @@ def load_table(
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(df[c]) and not df[c].dtype == bool]
         # "Unnamed: 0" is pandas' saved row index (to_csv without index=False): a counter, not a feature.
         index_cols = [c for c in numeric if c.startswith("Unnamed:")]
-        if index_cols:
+        if index_cols and text_col is None:
             notes.append(f"Ignored saved-index columns {index_cols}.")
         features = [c for c in numeric if c not in (id_col, label_col) and c not in index_cols]
-    if not features:
+        if text_col is not None:
+            if features:
+                notes.append(
+                    f"Text pool: numeric columns {features[:5]}{' …' if len(features) > 5 else ''} are not used as "
+                    "embeddings (name them as feature_columns to use them)."
+                )
+            features = []
+    if not features and text_col is None:
+        strings = [c for c in columns if c not in (id_col, label_col) and not pd.api.types.is_numeric_dtype(df[c])]
+        hint = f" For a text pool, name the text column 'text' (string columns found: {strings})." if strings else ""
         raise ValueError(
             f"{path.name} has no numeric feature columns to use as embeddings; columns found: {columns}. "
-            "Pass feature_columns, or add numeric embedding columns."
+            f"Pass feature_columns, or add numeric embedding columns.{hint}"
         )
 
-    X = df[features].to_numpy(dtype=np.float64)
-    bad_rows = ~np.isfinite(X).all(axis=1)
-    if bad_rows.any():
-        bad_cols = [c for c, bad in zip(features, ~np.isfinite(X).all(axis=0), strict=True) if bad]
-        shown = ", ".join(bad_cols[:5]) + (", ..." if len(bad_cols) > 5 else "")
-        raise ValueError(
-            f"{int(bad_rows.sum())} rows have NaN or inf in embedding columns ({shown}); drop or fill them."
-        )
+    X = None
+    if features:
+        X = df[features].to_numpy(dtype=np.float64)
+        bad_rows = ~np.isfinite(X).all(axis=1)
+        if bad_rows.any():
+            bad_cols = [c for c, bad in zip(features, ~np.isfinite(X).all(axis=0), strict=True) if bad]
+            shown = ", ".join(bad_cols[:5]) + (", ..." if len(bad_cols) > 5 else "")
+            raise ValueError(
+                f"{int(bad_rows.sum())} rows have NaN or inf in embedding columns ({shown}); drop or fill them."
+            )
+        X = X.astype(np.float32)
 
     if id_col is None:
         ids = np.arange(len(df)).astype(str)
@@ -431,9 +525,26 @@ def load_table(
         except ValueError as e:
             raise ValueError(f"{path.name}, column {label_col!r}: {e}") from None
 
-    return Pool(
-        name=path.stem, ids=ids, vectors=X.astype(np.float32), y_true=y_true, class_names=class_names, notes=notes
-    )
+    texts = None
+    if text_col is not None:
+        col = df[text_col]
+        if suffix == ".csv":  # read the texts again as written: "NA" or "null" are words, not missing values
+            col = pd.read_csv(path, usecols=[text_col], dtype=str, keep_default_na=False)[text_col]
+        texts = np.array(["" if pd.isna(v) else str(v) for v in col], dtype=object)
+        empty = np.array([not t.strip() for t in texts])
+        if empty.all():
+            raise ValueError(f"{path.name}: text column {text_col!r} is empty in every row.")
+        if empty.any():
+            dropped = ids[empty]
+            shown = ", ".join(dropped[:10]) + (f" and {len(dropped) - 10} more" if len(dropped) > 10 else "")
+            notes.append(f"Dropped {int(empty.sum())} rows with empty text in column {text_col!r} (ids: {shown}).")
+            keep = ~empty
+            ids, texts = ids[keep], texts[keep]
+            X = X[keep] if X is not None else None
+            y_true = y_true[keep] if y_true is not None else None
+        texts = texts.astype(str)
+
+    return Pool(name=path.stem, ids=ids, vectors=X, texts=texts, y_true=y_true, class_names=class_names, notes=notes)
 
 
 def load_npz_xy(path: str | os.PathLike) -> Pool:
@@ -496,6 +607,33 @@ def load_npz_xy(path: str | os.PathLike) -> Pool:
 
 # -------------------------------------------------------------------------------------------- dispatch
 
+
+def data_root() -> Path | None:
+    """``ALVIZ_DATA_ROOT`` (resolved): the only folder the app may load from; None means anywhere (one local user)."""
+    root = os.environ.get("ALVIZ_DATA_ROOT", "").strip()
+    return Path(root).expanduser().resolve() if root else None
+
+
+def _inside_data_root(path: Path) -> bool:
+    root = data_root()
+    return root is None or path.resolve().is_relative_to(root)
+
+
+def _confine(path: Path) -> Path:
+    """``path`` (relative paths count from the data root), refused when it resolves outside the data root:
+    no way out through ``..`` or symlinks. Files that link outside are also skipped inside folders."""
+    root = data_root()
+    if root is None:
+        return path
+    if not path.is_absolute():
+        path = root / path
+    if not path.resolve().is_relative_to(root):
+        raise ValueError(
+            f"{str(path)!r} is outside the data root {root} (ALVIZ_DATA_ROOT); choose a folder or file inside it."
+        )
+    return path
+
+
 _ACCEPTED = '"sample", "fashion-mnist", "digits", a folder of images, a .csv or .parquet table, or an .npz with X/y'
 
 
@@ -505,7 +643,7 @@ def load(source: str | os.PathLike, **kwargs) -> Pool:
     named = {"sample": load_sample, "fashion-mnist": load_fashion_mnist, "digits": load_digits_pool}
     if key.lower() in named:
         return named[key.lower()](**kwargs)
-    path = Path(key).expanduser()
+    path = _confine(Path(key).expanduser())
     if path.is_dir():
         return load_image_folder(path, **kwargs)
     suffix = path.suffix.lower()

@@ -222,10 +222,11 @@ class Session:
         n_classes = len(self.class_names)
         model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
         proba = model.predict_proba(self.X)
-        thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed)
-        pseudo = pseudo_labels(proba, mask, thresholds)
-        human_model = model
-        if self.use_pseudo and len(pseudo.rows):
+        human_model, pseudo = model, None
+        if self.use_pseudo:  # calibration costs k more fits: only when pseudo-labels are wanted
+            thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed)
+            pseudo = pseudo_labels(proba, mask, thresholds)
+        if pseudo is not None and len(pseudo.rows):
             Xp = np.vstack([self.X[mask], self.X[pseudo.rows]])
             model = Learner(n_classes, random_state=self.seed).fit(Xp, np.concatenate([y[mask], pseudo.classes]))
             proba = model.predict_proba(self.X)

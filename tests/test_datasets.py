@@ -228,10 +228,11 @@ def test_table_with_duplicate_ids_names_them(tmp_path):
 
 
 def test_table_with_no_numeric_columns_lists_the_columns_found(tmp_path):
-    pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"]}).to_csv(tmp_path / "words.csv", index=False)
+    # (a column named "text" would make a text pool: see tests/test_embedders.py)
+    pd.DataFrame({"id": ["a", "b"], "word": ["x", "y"]}).to_csv(tmp_path / "words.csv", index=False)
     with pytest.raises(ValueError, match="no numeric feature columns") as err:
         load_table(tmp_path / "words.csv")
-    assert "text" in str(err.value)
+    assert "word" in str(err.value)
 
 
 def test_table_with_unknown_suffix_is_refused(tmp_path):

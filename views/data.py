@@ -7,7 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from alviz import datasets
-from alviz.embed import available_for
+from alviz.embed import available_for, describe, missing_for
+from alviz.markup import md
 from views._shared import DataSpec, default_spec, get_pool, session
 
 st.header("Data")
@@ -49,15 +50,36 @@ elif choice == "folder":
         new_spec = DataSpec(str(Path(path).expanduser()))
 else:
     path = st.text_input("CSV or Parquet path", placeholder="/data/embeddings.parquet")
-    st.caption("Columns: `id` (optional), `label` (optional, ground truth for evaluation), numeric embedding columns.")
+    st.caption(
+        "Columns: `id` (optional), `label` (optional, ground truth for evaluation), and numeric embedding "
+        "columns, or a `text` column for a text pool (embedded with TF-IDF or MiniLM; empty texts are dropped)."
+    )
     if path:
         new_spec = DataSpec(str(Path(path).expanduser()))
+
+
+def embedder_picker(pool, current: str) -> None:
+    """Choose how the pool is embedded. A change re-embeds (progress, epoch and loss shown live while the
+    session is rebuilt below) and keeps every label: labels are stored by item id, not by embedding."""
+    methods = available_for(pool)
+    if len(methods) > 1:
+        cols = st.columns([5, 1], vertical_alignment="bottom")
+        index = methods.index(current) if current in methods else 0
+        choice = cols[0].selectbox("Embedder", methods, index=index, format_func=describe, key="embedder")
+        if cols[1].button("Embed", key="embed", disabled=choice == current, width="stretch"):
+            old: DataSpec = st.session_state["spec"]
+            st.session_state["spec"] = DataSpec(old.source, choice, old.n_pool)
+            st.session_state.pop("queue", None)
+            st.rerun()
+    for name, command in missing_for(pool).items():
+        st.caption(f"Also possible: {describe(name)}. It needs an optional extra; add it with `{command}`.")
+
 
 if new_spec is not None and st.button("Load", type="primary", key="load"):
     try:
         pool = get_pool(new_spec)
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        st.error(f"Could not load {new_spec.label}: {exc}")
+        st.error(md(f"Could not load {new_spec.label}: {exc}"))
     else:
         methods = available_for(pool)
         st.session_state["spec"] = DataSpec(new_spec.source, methods[0] if methods else "", new_spec.n_pool)
@@ -68,7 +90,7 @@ st.divider()
 sess = session()
 if sess is not None:
     pool = sess.pool
-    st.subheader(f"Current pool: {pool.name}")
+    st.subheader(f"Current pool: {md(pool.name)}")
     info = pool.summary()
     cols = st.columns(4)
     cols[0].metric("Items", f"{info['items']:,}")
@@ -83,5 +105,6 @@ if sess is not None:
             else "no ground truth: accuracy is cross-validated on your labels"
         )
     )
+    embedder_picker(pool, sess.embedding_method)
     for note in pool.notes:  # loader notes and license notices: information, not a warning
-        st.info(note, icon=":material/info:")
+        st.info(md(note), icon=":material/info:")

