@@ -216,3 +216,34 @@ def small_resnet(in_channels: int, width: int = 32) -> torch.nn.Module:
             return torch.cat([F.adaptive_avg_pool2d(h, 2).flatten(1), F.adaptive_avg_pool2d(last, 2).flatten(1)], 1)
 
     return SmallResNet()
+
+
+def one_cycle(params, lr: float, weight_decay: float, epochs: int, n: int, batch_size: int):
+    """AdamW with a one-cycle schedule sized to the epochs: (optimizer, scheduler)."""
+    opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=weight_decay)
+    steps = epochs * max(1, -(-n // max(2, min(int(batch_size), n))))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(lr), total_steps=steps + 1, pct_start=0.1)
+    return opt, sched
+
+
+def infer_pool_and_test(
+    read: Callable[[torch.Tensor], torch.Tensor],
+    pool,
+    size: int,
+    batch_size: int,
+    dev: torch.device,
+    channels: int,
+    progress,
+    start: float,
+    what: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of the pool and of its test part, progress shared between them in proportion to their size."""
+    has_test = pool.test is not None and pool.test.images is not None
+    share = start + (1.0 - start) * len(pool) / (len(pool) + (len(pool.test) if has_test else 0))
+    X = infer(read, pool.images, size, batch_size, dev, channels, progress, (start, share), what)
+    X_test = None
+    if has_test:
+        X_test = infer(read, pool.test.images, size, batch_size, dev, channels, progress, (share, 1.0), "test")
+    if progress:
+        progress(1.0, "done")
+    return X, X_test

@@ -8,8 +8,6 @@ only, needs no weights from anywhere, saves the trained network under ``<cache>/
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from alviz.pool import Pool
@@ -95,9 +93,7 @@ def embed(
             progress(0.9, f"reusing the encoder trained earlier ({path.name})")
     else:
         nets = torch.nn.ModuleList([encoder, decoder]).to(dev).train()
-        opt = torch.optim.AdamW(nets.parameters(), lr=float(lr), weight_decay=1e-5)
-        steps = epochs * max(1, math.ceil(len(pool) / max(2, min(int(batch_size), len(pool)))))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(lr), total_steps=steps + 1, pct_start=0.1)
+        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-5, epochs, len(pool), batch_size)
 
         def step(rows: torch.Tensor) -> float:
             x = _torch.to_batch(pool.images[rows.numpy()], size, dev)
@@ -113,12 +109,4 @@ def embed(
         _torch.save_weights(encoder, path)
 
     encoder = encoder.to(dev).eval()
-    has_test = pool.test is not None and pool.test.images is not None
-    share = 0.9 + 0.1 * len(pool) / (len(pool) + (len(pool.test) if has_test else 0))
-    X = _torch.infer(encoder, pool.images, size, 256, dev, channels, progress, (0.9, share), "codes")
-    X_test = None
-    if has_test:
-        X_test = _torch.infer(encoder, pool.test.images, size, 256, dev, channels, progress, (share, 1.0), "test")
-    if progress:
-        progress(1.0, "done")
-    return X, X_test
+    return _torch.infer_pool_and_test(encoder, pool, size, 256, dev, channels, progress, 0.9, "codes")

@@ -137,9 +137,7 @@ def embed(
     else:
         projector, predictor = _heads(backbone.dim)
         nets = torch.nn.ModuleList([backbone, projector, predictor]).to(dev).train()
-        opt = torch.optim.AdamW(nets.parameters(), lr=float(lr), weight_decay=1e-4)
-        steps = epochs * max(1, math.ceil(len(pool) / max(2, min(int(batch_size), len(pool)))))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(lr), total_steps=steps + 1, pct_start=0.1)
+        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-4, epochs, len(pool), batch_size)
 
         def step(rows: torch.Tensor) -> float:
             x = _torch.to_batch(pool.images[rows.numpy()], size, dev)
@@ -158,13 +156,4 @@ def embed(
         _torch.save_weights(backbone, path)
 
     backbone = backbone.to(dev).eval()
-    has_test = pool.test is not None and pool.test.images is not None
-    share = 0.9 + 0.1 * len(pool) / (len(pool) + (len(pool.test) if has_test else 0))
-    read = backbone.features
-    X = _torch.infer(read, pool.images, size, 256, dev, channels, progress, (0.9, share), "features")
-    X_test = None
-    if has_test:
-        X_test = _torch.infer(read, pool.test.images, size, 256, dev, channels, progress, (share, 1.0), "test")
-    if progress:
-        progress(1.0, "done")
-    return X, X_test
+    return _torch.infer_pool_and_test(backbone.features, pool, size, 256, dev, channels, progress, 0.9, "features")
