@@ -37,6 +37,14 @@ N_TEST = 2000
 
 
 def _rss_mib() -> float:
+    """This process's peak resident memory, MiB. Linux's VmHWM starts afresh at exec; ru_maxrss does not (a
+    child would report its parent's peak), so it is only the fallback."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
