@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from alviz.model import Learner
+from alviz.model import Learner, one_blas_thread
 
 MIN_PER_CLASS = 3  # fewer human labels than this in a class: no calibration, no pseudo-labels for it
 MIN_SUPPORT = 5  # a precision measured on fewer predictions than this is luck, not calibration
@@ -37,7 +37,8 @@ def class_thresholds(
     folds = int(min(5, counts.min()))
     est = Learner(n_classes, random_state=seed)._make()
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    proba_seen = cross_val_predict(est, X, y, cv=cv, method="predict_proba")  # columns: present classes
+    with one_blas_thread():
+        proba_seen = cross_val_predict(est, X, y, cv=cv, method="predict_proba")  # columns: present classes
     pred = present[proba_seen.argmax(axis=1)]
     conf = proba_seen.max(axis=1)
     for c, n in zip(present, counts, strict=True):

@@ -12,7 +12,7 @@ import numpy as np
 
 from alviz.pool import Pool
 
-DEFAULTS = {"epochs": 10, "batch_size": 128, "size": 32, "width": 16, "dim": 64, "lr": 0.003, "seed": 0}
+DEFAULTS = {"epochs": 20, "batch_size": 128, "size": 32, "width": 32, "dim": 64, "lr": 0.003, "seed": 0}
 VERSION = 1  # bump when the network or the training changes
 
 
@@ -54,10 +54,10 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
 
 def embed(
     pool: Pool,
-    epochs: int = 10,
+    epochs: int = 20,
     batch_size: int = 128,
     size: int = 32,
-    width: int = 16,
+    width: int = 32,
     dim: int = 64,
     lr: float = 0.003,
     seed: int = 0,
