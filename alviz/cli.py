@@ -1,4 +1,4 @@
-"""The ``alviz`` command: app, embed, simulate, export, import, user."""
+"""The ``alviz`` command: app, embed, simulate, export, import, difficulty, user."""
 
 from __future__ import annotations
 
@@ -43,16 +43,21 @@ def cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, env=env, cwd=app.parent)
 
 
-def cmd_embed(args: argparse.Namespace) -> int:
+def _load_and_embed(data: str, method: str):
+    """(pool, embedding), with a tqdm bar while it embeds (instant from the cache)."""
     from alviz import datasets
     from alviz.embed import embed
 
-    pool = datasets.load(args.data)
-    bar, update = _progress_bar(f"embed {pool.name} with {args.method}")
+    pool = datasets.load(data)
+    bar, update = _progress_bar(f"embed {pool.name} with {method}")
     try:
-        emb = embed(pool, args.method, progress=update)
+        return pool, embed(pool, method, progress=update)
     finally:
         bar.close()
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    pool, emb = _load_and_embed(args.data, args.method)
     out = {"X": emb.X, "ids": pool.ids}
     if emb.X_test is not None:
         out.update(X_test=emb.X_test, ids_test=pool.test.ids)
@@ -64,10 +69,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from alviz.simulate import check_strategies, load_xy, run
+    from alviz.simulate import check_strategies, load_sim_data, run
+    from alviz.strategies import NEEDS_FLIP
 
     strategies = check_strategies(args.strategies.split(","))  # fail before loading any data
-    X, y, X_test, y_test, name = load_xy(args.data, seed=args.seed, n_pool=args.n_pool)
+    flip = any(s in NEEDS_FLIP for s in strategies)  # consistency: embed the mirrored images too
+    data = load_sim_data(args.data, seed=args.seed, n_pool=args.n_pool, flip=flip)
+    X, y, X_test, y_test, name = data.X, data.y, data.X_test, data.y_test, data.name
     total = len(strategies) * args.repeats * args.rounds
     from tqdm import tqdm
 
@@ -86,6 +94,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             data_name=name,
             progress=lambda f, _msg: bar.update(round(f * total) - bar.n),
+            X_flip=data.X_flip,
         )
     Path(args.out).write_text(json.dumps(result, indent=1))
     width = max(map(len, strategies))
@@ -118,6 +127,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported {result['imported']} labels into project {args.project!r} "
         f"(annotators: {', '.join(result['annotators'])}){skipped}"
+    )
+    return 0
+
+
+def cmd_difficulty(args: argparse.Namespace) -> int:
+    from alviz.session import Session
+    from alviz.store import Store
+
+    if "://" not in args.db and not Path(args.db).is_file():  # a typo must not create an empty database
+        raise FileNotFoundError(f"No label database at {args.db}.")
+    pool, emb = _load_and_embed(args.data, args.method)
+    store = Store(args.db)
+    try:
+        sess = Session(pool, emb, store, project=args.project or pool.name)
+        if sess.model is None:
+            raise ValueError(
+                f"Project {sess.project!r} in {store.where} has no labels of two classes yet: nothing to rank by."
+            )
+        result = sess.difficulty(n_clusters=args.clusters)
+    finally:
+        store.close()
+    out = Path(args.out)
+    result.items.to_csv(out, index=False)
+    clusters_out = out.with_name(f"{out.stem}-clusters{out.suffix or '.csv'}")
+    result.clusters.to_csv(clusters_out, index=False)
+    print(
+        f"wrote {out} ({len(result.items):,} items, hardest first) and {clusters_out} ({len(result.clusters)} clusters)"
     )
     return 0
 
@@ -190,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="who imports (the action's owner, and the annotator of rows that name none)",
     )
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("difficulty", help="rank items and k-means clusters by difficulty; write two CSV files")
+    p.add_argument("--data", required=True, help="the pool the project labels (as for `alviz app`)")
+    p.add_argument("--db", required=True, help="database URL or SQLite file holding the project's labels")
+    p.add_argument("--project", help="project name (default: the pool's name)")
+    p.add_argument("--method", default="pixels_pca", help="the embedding (as on the Data page)")
+    p.add_argument("--clusters", type=int, default=20)
+    p.add_argument("--out", required=True, help="items CSV; the clusters go beside it as <name>-clusters.csv")
+    p.set_defaults(func=cmd_difficulty)
 
     p = sub.add_parser("user", help="manage the credentials file for password logins (ALVIZ_CREDENTIALS)")
     user_sub = p.add_subparsers(dest="user_command", required=True)

@@ -140,6 +140,32 @@ def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_ti
     return fig
 
 
+def suggestion_figure(rows: list[dict]) -> go.Figure:
+    """Share of the model's suggestions the annotators accepted, per window between rounds (from
+    ``Session.suggestion_curve``), with the number answered on hover; windows with no answer are left out."""
+    rows = [r for r in rows if r["accuracy"] is not None]
+    x = [r["n_labeled"] for r in rows]
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=[r["accuracy"] for r in rows],
+            mode="lines+markers",
+            name="suggestions accepted",
+            customdata=[[r["accepted"], r["accepted"] + r["corrected"]] for r in rows],
+            hovertemplate="%{customdata[0]} of %{customdata[1]} accepted<br>%{y:.0%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="labels at the end of the window",
+        xaxis_tickformat=",d",
+        yaxis_title="suggestion accuracy",
+        yaxis={"range": [0, 1.02], "tickformat": ".0%"},
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
 def confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
     """Row-normalized confusion matrix (true class down, predicted across), counts on hover."""
     totals = cm.sum(axis=1, keepdims=True)
@@ -205,4 +231,71 @@ def compare_figure(result: dict) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
+    return fig
+
+
+SOURCE_COLORS = {
+    "all sources": "#333333",
+    "bulk": "#d62728",
+    "single": "#1f77b4",
+    "queue": "#2ca02c",
+    "accepted": "#9467bd",
+    "corrected": "#ff7f0e",
+    "qc": "#8c564b",
+    "import": "#e377c2",
+    "resolve": "#17becf",
+}
+
+
+def source_curves_figure(curves) -> go.Figure:
+    """Learning curves split by label source (an ``alviz.provenance.SourceCurves``): left, the accuracy of a
+    model trained on each source's labels alone against that source's number of labels (all sources together
+    in dark grey); right, the labels of each source at each round, stacked."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1)
+    names = ["all sources", *curves.sources]
+    for i, name in enumerate(names):
+        color = SOURCE_COLORS.get(name, class_color(i + 5))
+        pts = [(n, a, r) for n, a, r in zip(curves.counts[name], curves.accuracy[name], curves.rounds, strict=True)]
+        pts = [p for p in pts if p[1] is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in pts],
+                y=[p[1] for p in pts],
+                customdata=[p[2] for p in pts],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                showlegend=bool(pts),
+                line={"color": color, "dash": "dot" if name == "all sources" else None},
+                hovertemplate=f"{name}<br>round %{{customdata}}: %{{x:,d}} labels<br>%{{y:.1%}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        if name != "all sources":
+            fig.add_trace(
+                go.Bar(
+                    x=curves.rounds,
+                    y=curves.counts[name],
+                    name=name if pts else f"{name} (one class: no curve)",
+                    legendgroup=name,
+                    showlegend=not pts,  # its line has no point, so the bars carry the legend entry
+                    marker_color=color,
+                    hovertemplate=f"{name}<br>round %{{x}}: %{{y:,d}} labels<extra></extra>",
+                ),
+                row=1,
+                col=2,
+            )
+    fig.update_layout(
+        barmode="stack",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    )
+    fig.update_xaxes(title_text="labels from the source", tickformat=",d", row=1, col=1)
+    fig.update_yaxes(title_text=curves.metric, tickformat=".0%", rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(title_text="round", tickformat="d", row=1, col=2)
+    fig.update_yaxes(title_text="labels", tickformat=",d", row=1, col=2)
     return fig

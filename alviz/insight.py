@@ -36,14 +36,29 @@ def nearest(X: np.ndarray, rows: np.ndarray, candidates: np.ndarray, k: int = 3)
     return out_i, out_d
 
 
+def check_selection(rows: np.ndarray | list[int], n_items: int) -> np.ndarray:
+    """The selection as sorted unique rows (a row given twice counts once). Raises ValueError on an empty
+    selection, on rows that are not integers, or on rows outside 0..n_items-1."""
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        raise ValueError("Select at least one item to find more like it.")
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"Rows must be a flat list of integer row indices; got {rows.dtype} of shape {rows.shape}.")
+    bad = rows[(rows < 0) | (rows >= n_items)]
+    if len(bad):
+        raise ValueError(
+            f"Row indices must lie in 0..{n_items - 1}; got {len(bad)} outside it, e.g. {bad[:3].tolist()}."
+        )
+    return np.unique(rows.astype(np.int64))
+
+
 def more_like(X: np.ndarray, rows: np.ndarray, n: int, exclude: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """The n items closest to any of ``rows`` (nearest first), leaving out the rows themselves and ``exclude``.
 
     Cost O(|rows| · N · d) in chunks; a selection above MAX_QUERY_ROWS is represented by a seeded sample.
+    For pools above ``alviz.neighbors.INDEX_THRESHOLD`` items, ``alviz.neighbors.more_like`` uses an index.
     """
-    rows = np.unique(np.asarray(rows, dtype=np.int64))
-    if len(rows) == 0:
-        raise ValueError("Select at least one item to find more like it.")
+    rows = check_selection(rows, len(X))
     if n <= 0:
         raise ValueError(f"n must be positive; got {n}.")
     query = rows if len(rows) <= MAX_QUERY_ROWS else np.random.default_rng(seed).choice(rows, MAX_QUERY_ROWS, False)

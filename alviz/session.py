@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alviz import insight, scores, team
-from alviz.embed import Embedding
+from alviz import difficulty, insight, neighbors, scores, team
+from alviz.embed import Embedding, embed_view
 from alviz.model import Learner, OneClassError, committee_proba, cross_val_accuracy, fit_committee
 from alviz.pool import UNLABELED, Pool
-from alviz.pseudo import PseudoLabels, class_thresholds, pseudo_labels
+from alviz.pseudo import PseudoLabels, class_thresholds, cross_val_accuracy_with_pseudo, pseudo_labels
 from alviz.store import Store
-from alviz.strategies import COMMITTEE, QueryContext, select
+from alviz.strategies import COMMITTEE, NEEDS_FLIP, QueryContext, select
 from alviz.strategies.auto import plan
+from alviz.strategies.consistency import NeedsImages, symmetric_kl
 
-COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity")
+COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
 
 
@@ -59,6 +60,10 @@ class Session:
         self.pool = pool
         self.X = embedding.X
         self.X_test = embedding.X_test
+        self.embedding = embedding
+        self._X_flip: np.ndarray | None = None  # the mirrored images' embedding, computed on first use
+        self._consistency: tuple[Learner, np.ndarray] | None = None  # (model, its flip-consistency score)
+        self._committee: tuple[tuple, np.ndarray] | None = None  # ((model, labels), committee probabilities)
         self.embedding_method = embedding.method
         self.store = store
         self.project = project or pool.name
@@ -76,6 +81,10 @@ class Session:
         self.use_pseudo = False  # train on pseudo-labels too (they are never stored as labels)
         self.pseudo: PseudoLabels | None = None
         self.human_model: Learner | None = None  # the model of the human labels alone
+        self.pseudo_model: Learner | None = None  # human + pseudo-labels (whether or not it is the one in use)
+        # Every recorded round also measures the model with pseudo-labels, so the learning curve can show
+        # both and the user can judge the toggle; costs a calibration (k fits) per round, in the background.
+        self.compare_pseudo = True
         self.retrain_every = 0  # retrain in the background after this many new labels; 0 = only on request
         self.retrain_job: Future | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alviz-retrain")
@@ -181,7 +190,7 @@ class Session:
         """Rebuild the class list from the pool's names and the labels in use, then the model over it."""
         self.class_names = list(self.pool.class_names)
         self.refresh()
-        self.model, self._proba, self.pseudo, self.human_model = None, None, None, None
+        self.model, self._proba, self.pseudo, self.human_model, self.pseudo_model = None, None, None, None, None
         if self.can_train:
             self._fit()
 
@@ -214,24 +223,32 @@ class Session:
     def can_train(self) -> bool:
         return len(np.unique(self.y[self.labeled])) >= 2
 
-    def _fit(self, y: np.ndarray | None = None) -> None:
-        """Fit on a snapshot of the labels (a background retrain must not see labels change under it);
-        with ``use_pseudo``, refit once more on the human labels plus the pseudo-labels they imply."""
+    def _fit(self, y: np.ndarray | None = None, with_pseudo: bool | None = None) -> None:
+        """Fit on a snapshot of the labels (a background retrain must not see labels change under it).
+
+        ``with_pseudo`` (default: ``use_pseudo``) also fits a second model on the human labels plus the
+        pseudo-labels they imply; it becomes the model in use only when ``use_pseudo`` is on.
+        """
         y = self.y.copy() if y is None else y
+        with_pseudo = self.use_pseudo if with_pseudo is None else with_pseudo
         mask = y >= 0
         n_classes = len(self.class_names)
-        model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
-        proba = model.predict_proba(self.X)
-        human_model, pseudo = model, None
-        if self.use_pseudo:  # calibration costs k more fits: only when pseudo-labels are wanted
+        human_model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
+        human_proba = human_model.predict_proba(self.X)
+        pseudo, pseudo_model, pseudo_proba = None, None, None
+        if with_pseudo:  # calibration costs k more fits: only when pseudo-labels are wanted or measured
             thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed)
-            pseudo = pseudo_labels(proba, mask, thresholds)
+            pseudo = pseudo_labels(human_proba, mask, thresholds)
         if pseudo is not None and len(pseudo.rows):
             Xp = np.vstack([self.X[mask], self.X[pseudo.rows]])
-            model = Learner(n_classes, random_state=self.seed).fit(Xp, np.concatenate([y[mask], pseudo.classes]))
-            proba = model.predict_proba(self.X)
-        with self._lock:  # swap the model and its scores in together
-            self.model, self._proba, self.pseudo, self.human_model = model, proba, pseudo, human_model
+            yp = np.concatenate([y[mask], pseudo.classes])
+            pseudo_model = Learner(n_classes, random_state=self.seed).fit(Xp, yp)
+            if self.use_pseudo:
+                pseudo_proba = pseudo_model.predict_proba(self.X)
+        model, proba = (pseudo_model, pseudo_proba) if pseudo_proba is not None else (human_model, human_proba)
+        with self._lock:  # swap the models and their scores in together
+            self.model, self._proba, self.human_model = model, proba, human_model
+            self.pseudo, self.pseudo_model = pseudo, pseudo_model
 
     @property
     def proba(self) -> np.ndarray | None:
@@ -256,14 +273,22 @@ class Session:
             )
         y = self.y.copy()
         n_labeled = int((y >= 0).sum())
-        self._fit(y)
+        self._fit(y, with_pseudo=self.use_pseudo or self.compare_pseudo)
         ev = self.evaluate()
-        number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator)
+        extras: dict = {}
+        if self.pseudo is not None:  # the curve with and without pseudo-labels
+            extras["accuracy_human"] = self.evaluate(self.human_model, y=y).accuracy
+            extras["n_pseudo"] = len(self.pseudo.rows)
+            if self.pseudo_model is not None:
+                extras["accuracy_pseudo"] = self.evaluate(self.pseudo_model, y=y, pseudo=self.pseudo).accuracy
+            else:  # no class reached its confidence bar: the model with pseudo-labels is the human one
+                extras["accuracy_pseudo"] = extras["accuracy_human"]
+        number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator, **extras)
         self._labeled_at_round = n_labeled
         out = {"round": number, "n_labeled": n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
         if self.use_pseudo:
-            out["pseudo_labels"] = len(self.pseudo.rows)
-            out["accuracy_without_pseudo"] = self.evaluate(self.human_model).accuracy
+            out["pseudo_labels"] = extras.get("n_pseudo", 0)
+            out["accuracy_without_pseudo"] = extras.get("accuracy_human")
         return out
 
     def retrain_in_background(self) -> Future | None:
@@ -277,9 +302,14 @@ class Session:
         """True when ``retrain_every`` new labels have come in since the last round."""
         return bool(self.retrain_every) and self.n_labeled - self._labeled_at_round >= self.retrain_every
 
-    def evaluate(self, model: Learner | None = None) -> Evaluation:
-        """Held-out test accuracy where ground truth exists, else cross-validated accuracy on the labels."""
+    def evaluate(
+        self, model: Learner | None = None, y: np.ndarray | None = None, pseudo: PseudoLabels | None = None
+    ) -> Evaluation:
+        """Held-out test accuracy where ground truth exists, else cross-validated accuracy on the labels
+        ``y`` (default: the current ones); ``pseudo``: the model was trained with these pseudo-labels too,
+        so each fold of the cross-validation is (with the same per-class thresholds)."""
         model = model or self.model
+        y = self.y if y is None else y
         if model is None:
             return Evaluation(None, "no model yet", 0)
         test = self.pool.test
@@ -287,15 +317,20 @@ class Session:
             keep = test.y_true >= 0
             pred = model.predict(self.X_test[keep])
             return Evaluation(float((pred == test.y_true[keep]).mean()), "test accuracy", int(keep.sum()))
+        labeled = y >= 0
         if self.pool.has_ground_truth:
-            keep = (self.pool.y_true >= 0) & ~self.labeled
+            keep = (self.pool.y_true >= 0) & ~labeled
             if keep.any():
-                acc = float((self.predicted[keep] == self.pool.y_true[keep]).mean())
+                acc = float((model.predict(self.X[keep]) == self.pool.y_true[keep]).mean())
                 return Evaluation(acc, "accuracy on unlabeled items (ground truth)", int(keep.sum()))
-        acc = cross_val_accuracy(self.X[self.labeled], self.y[self.labeled], len(self.class_names), seed=self.seed)
+        n_classes = len(self.class_names)
+        if pseudo is not None:
+            acc = cross_val_accuracy_with_pseudo(self.X, y, labeled, pseudo.thresholds, n_classes, seed=self.seed)
+        else:
+            acc = cross_val_accuracy(self.X[labeled], y[labeled], n_classes, seed=self.seed)
         if acc is None:
-            return Evaluation(None, "cross-validated accuracy (needs 2 labels per class)", self.n_labeled)
-        return Evaluation(acc, "cross-validated accuracy", self.n_labeled)
+            return Evaluation(None, "cross-validated accuracy (needs 2 labels per class)", int(labeled.sum()))
+        return Evaluation(acc, "cross-validated accuracy", int(labeled.sum()))
 
     def confusion(self) -> tuple[np.ndarray, list[str]] | None:
         """Confusion matrix on the test part (rows: true, cols: predicted) and its class names, if any."""
@@ -314,8 +349,35 @@ class Session:
         return self.store.rounds(self.project_id)
 
     # scores and queries -----------------------------------------------------------------------------
+    def flip_embedding(self, progress=None) -> np.ndarray:
+        """(N, d) embedding of every pool image mirrored left to right, through the same fitted embedder as
+        ``X`` (same PCA basis / network); computed once (and cached on disk). ``NeedsImages`` without images."""
+        if self._X_flip is None:
+            if self.pool.images is None:
+                raise NeedsImages(
+                    f"consistency needs an image pool: {self.pool.name!r} holds {self.pool.kind}, "
+                    "and only images can be mirrored."
+                )
+            try:
+                self._X_flip = embed_view(self.pool, self.embedding, "hflip", progress)
+            except ValueError as exc:
+                raise NeedsImages(f"consistency needs an image pool embedded from its images: {exc}") from exc
+        return self._X_flip
+
     def score(self, name: str) -> np.ndarray | None:
         """A per-item color score, or None when it cannot be computed yet (no model / no labels)."""
+        if name == "consistency":  # flip disagreement; NeedsImages (a ValueError) for pools without images
+            X_flip = self.flip_embedding()
+            with self._lock:
+                model, p = self.model, self.proba
+            if model is None:
+                return None
+            if self._consistency is None or self._consistency[0] is not model:  # once per model
+                self._consistency = (model, symmetric_kl(p, model.predict_proba(X_flip)))
+            return self._consistency[1]
+        if name in ("disagreement", "difficulty"):  # from a bagged committee, kept per model and labels
+            cp = self._committee_proba()
+            return None if cp is None else difficulty.item_scores(cp)[name]
         if name == "similarity":
             return None if self.n_labeled == 0 else scores.similarity(self.X, self.y, len(self.class_names))[0]
         if name not in scores.UNCERTAINTY:
@@ -323,20 +385,28 @@ class Session:
         p = self.proba
         return None if p is None else scores.UNCERTAINTY[name](p)
 
-    def context(self, committee: bool = False) -> QueryContext:
-        """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (costs M fits)."""
+    def context(self, committee: bool = False, flip: bool = False) -> QueryContext:
+        """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (costs M fits),
+        ``flip`` the embedding of the mirrored images (image pools; computed once, then cached)."""
         cp = None
         if committee and self.model is not None:
             members = fit_committee(self.X[self.labeled], self.y[self.labeled], len(self.class_names), seed=self.seed)
             cp = committee_proba(members, self.X)
+        X_flip = self.flip_embedding() if flip else self._X_flip
         return QueryContext(
-            X=self.X, labeled=self.labeled, y=self.y, proba=self.proba, committee_proba=cp, model=self.model
+            X=self.X,
+            labeled=self.labeled,
+            y=self.y,
+            proba=self.proba,
+            committee_proba=cp,
+            model=self.model,
+            X_flip=X_flip,
         )
 
     def query(self, strategy: str, k: int, seed: int | None = None) -> np.ndarray:
         """The next k unlabeled rows picked by ``strategy`` (remembered as ``last_query``, in pick order)."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        ctx = self.context(committee=strategy in COMMITTEE)
+        ctx = self.context(committee=strategy in COMMITTEE, flip=strategy in NEEDS_FLIP)
         rows = select(strategy, ctx, k, rng)
         reason = plan(ctx).reason if strategy == "auto" else ""
         self.last_query = QueryRecord(strategy, rows, reason)
@@ -362,8 +432,33 @@ class Session:
         return out
 
     def more_like(self, rows: np.ndarray, n: int = 50) -> np.ndarray:
-        """Unlabeled items nearest to the given ones, for labeling them in bulk."""
-        return insight.more_like(self.X, rows, n, exclude=self.labeled, seed=self.seed)
+        """Unlabeled items nearest to the given ones, for labeling them in bulk. Above
+        ``neighbors.INDEX_THRESHOLD`` items a kNN-graph index answers, built once per embedding in the
+        background; exact search until then. ``last_neighbor_search`` says which one answered."""
+        found, self.last_neighbor_search = neighbors.more_like(self.X, rows, n, exclude=self.labeled, seed=self.seed)
+        return found
+
+    def difficulty(self, n_clusters: int = 20) -> difficulty.Difficulty:
+        """Items and clusters ranked by how hard they are (committee uncertainty and disagreement), for
+        planning the labeling work; needs a model. Costs a committee's fits: call it on request."""
+        if self.model is None:
+            raise ValueError("Difficulty needs a model: label two classes and retrain first.")
+        y = self.y.copy()
+        cp = self._committee_proba(y)
+        return difficulty.rank(self.X, cp, self.pool.ids, y, self.class_names, n_clusters, seed=self.seed)
+
+    def _committee_proba(self, y: np.ndarray | None = None) -> np.ndarray | None:
+        """(M, N, C) probabilities of a bagged committee on the current labels, kept until the model or the
+        labels change (the difficulty color and ranking share it: it costs M fits)."""
+        if self.model is None:
+            return None
+        y = self.y.copy() if y is None else y
+        key = (self.model, y.tobytes())
+        if self._committee is None or self._committee[0] != key:
+            mask = y >= 0
+            members = fit_committee(self.X[mask], y[mask], len(self.class_names), seed=self.seed)
+            self._committee = (key, committee_proba(members, self.X))
+        return self._committee[1]
 
     def current_sources(self) -> dict[str, str]:
         """item id -> source of its current label (bulk, single, queue, accepted, …), derived from the events."""
@@ -393,6 +488,33 @@ class Session:
                 if label is not None and len(rows):
                     y[rows[0]] = self.class_index(label)
             out.append(y)
+        return out
+
+    def suggestion_curve(self) -> list[dict]:
+        """How often the model's suggestion was right, round by round, from the event log: between two rounds
+        the same model suggested, so each window's accepted / (accepted + corrected) is that model's accuracy
+        on the items shown with a suggestion. A last row (``round`` None) covers the labels since the last round.
+        Rows: round, n_labeled, accepted, corrected, accuracy (None when nothing was answered in the window)."""
+        events = [e for e in self.store.events(self.project_id) if e["source"] in ("accepted", "corrected")]
+        rounds = self.history()
+        ends = [r["created_at"] for r in rounds] + [None]
+        out, j = [], 0
+        for i, end in enumerate(ends):
+            accepted = corrected = 0
+            while j < len(events) and (end is None or events[j]["created_at"] <= end):
+                accepted += events[j]["source"] == "accepted"
+                corrected += events[j]["source"] == "corrected"
+                j += 1
+            answered = accepted + corrected
+            out.append(
+                {
+                    "round": rounds[i]["round"] if end is not None else None,
+                    "n_labeled": rounds[i]["n_labeled"] if end is not None else self.n_labeled,
+                    "accepted": accepted,
+                    "corrected": corrected,
+                    "accuracy": accepted / answered if answered else None,
+                }
+            )
         return out
 
     def stability_curve(self, labels_at_rounds: list[np.ndarray] | None = None) -> list[float]:

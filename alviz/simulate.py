@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from alviz.model import Learner, committee_proba, fit_committee
-from alviz.strategies import COMMITTEE, REGISTRY, QueryContext, select
+from alviz.strategies import COMMITTEE, NEEDS_FLIP, REGISTRY, QueryContext, select
 
 Progress = Callable[[float, str], None]
 
@@ -28,19 +29,25 @@ def check_strategies(names: Sequence[str]) -> list[str]:
     return names
 
 
-def _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, committee: bool):
+def _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, committee: bool, X_flip=None):
     """(test accuracy, context for the next query)."""
     ys = y[labeled]
     present = np.unique(ys)
     y_known = np.where(labeled, y, -1)
     if len(present) < 2:  # one class so far: the only possible model predicts it
         acc = float((y_test == present[0]).mean()) if len(present) else 0.0
-        return acc, QueryContext(X=X, labeled=labeled, y=y_known)
+        return acc, QueryContext(X=X, labeled=labeled, y=y_known, X_flip=X_flip)
     learner = Learner(n_classes, random_state=seed, kind=model).fit(X[labeled], ys)
     acc = float((learner.predict(X_test) == y_test).mean())
     cp = committee_proba(fit_committee(X[labeled], ys, n_classes, seed=seed, kind=model), X) if committee else None
     return acc, QueryContext(
-        X=X, labeled=labeled, y=y_known, proba=learner.predict_proba(X), committee_proba=cp, model=learner
+        X=X,
+        labeled=labeled,
+        y=y_known,
+        proba=learner.predict_proba(X),
+        committee_proba=cp,
+        model=learner,
+        X_flip=X_flip,
     )
 
 
@@ -56,8 +63,10 @@ def simulate_strategy(
     seed: int = 0,
     model: str = "logreg",
     on_round: Callable[[], None] | None = None,
+    X_flip: np.ndarray | None = None,
 ) -> tuple[list[int], list[float], float]:
-    """One learning curve: (n_labeled per point, accuracy per point, seconds per round)."""
+    """One learning curve: (n_labeled per point, accuracy per point, seconds per round). ``X_flip``: the
+    embedding of the mirrored pool images, for strategies in NEEDS_FLIP (image pools only)."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     labeled = np.zeros(len(X), dtype=bool)
     labeled[initial_rows] = True
@@ -65,7 +74,7 @@ def simulate_strategy(
     sizes, accs, times = [], [], []
     for r in range(rounds + 1):
         t0 = time.perf_counter()
-        acc, ctx = _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, strategy in COMMITTEE)
+        acc, ctx = _fit_and_score(X, y, labeled, X_test, y_test, n_classes, model, seed, strategy in COMMITTEE, X_flip)
         sizes.append(int(labeled.sum()))
         accs.append(acc)
         if r == rounds or labeled.all():
@@ -92,9 +101,23 @@ def run(
     seed: int = 0,
     data_name: str = "",
     progress: Progress | None = None,
+    X_flip: np.ndarray | None = None,
 ) -> dict:
-    """Simulate each strategy ``repeats`` times; returns the result.json structure of DESIGN.md §4."""
+    """Simulate each strategy ``repeats`` times; returns the result.json structure of DESIGN.md §4.
+
+    ``X_flip`` (N, d): the pool's mirrored images through the same embedder (``load_sim_data(..., flip=True)``);
+    needed by ``consistency``, which is refused up front without it."""
     strategies = check_strategies(strategies)
+    flip_needed = [s for s in strategies if s in NEEDS_FLIP]
+    if flip_needed and X_flip is None:
+        raise ValueError(
+            f"{', '.join(flip_needed)} needs an image pool: it compares predictions on each image and its mirror "
+            f"image, and {data_name or 'this data'} comes without mirrored images (vectors or text)."
+        )
+    if X_flip is not None:
+        X_flip = np.asarray(X_flip, np.float32)
+        if X_flip.shape != np.shape(X):
+            raise ValueError(f"X_flip has shape {X_flip.shape}, X has {np.shape(X)}: they must match row for row.")
     X, y = np.asarray(X, np.float32), np.asarray(y, np.int64)
     X_test, y_test = np.asarray(X_test, np.float32), np.asarray(y_test, np.int64)
     if len(X) != len(y) or len(X_test) != len(y_test):
@@ -118,7 +141,20 @@ def run(
     for rep in range(repeats):
         init = np.random.default_rng(seed + 1000 * rep).choice(len(X), initial, replace=False)
         for s in strategies:
-            n, acc, sec = simulate_strategy(X, y, X_test, y_test, s, init, batch, rounds, seed + rep, model, tick)
+            n, acc, sec = simulate_strategy(
+                X,
+                y,
+                X_test,
+                y_test,
+                s,
+                init,
+                batch,
+                rounds,
+                seed + rep,
+                model,
+                tick,
+                X_flip if s in NEEDS_FLIP else None,
+            )
             runs[s].append(acc)
             secs[s].append(sec)
             sizes[s] = n
@@ -150,9 +186,34 @@ def run(
 
 def load_xy(data: str, seed: int = 0, n_pool: int | None = None, n_test: int | None = None, test_fraction: float = 0.2):
     """(X, y, X_test, y_test, name) for a dataset name (embedded with pixels_pca) or an .npz with X and y."""
+    d = load_sim_data(data, seed, n_pool, n_test, test_fraction)
+    return d.X, d.y, d.X_test, d.y_test, d.name
+
+
+@dataclass(frozen=True)
+class SimData:
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    X_flip: np.ndarray | None = None  # row i: pool item i mirrored, same embedder (image data with flip=True)
+
+
+def load_sim_data(
+    data: str,
+    seed: int = 0,
+    n_pool: int | None = None,
+    n_test: int | None = None,
+    test_fraction: float = 0.2,
+    flip: bool = False,
+) -> SimData:
+    """``load_xy``'s data, and with ``flip`` (image data only; else X_flip stays None) the embedding of the mirrored
+    pool images through the same PCA, split row for row with X."""
     from alviz import datasets
     from alviz.embed import embed
 
+    X_flip = None
     if data.endswith(".npz"):
         pool = datasets.load_npz_xy(data)
         X, y = pool.vectors, pool.y_true
@@ -163,14 +224,21 @@ def load_xy(data: str, seed: int = 0, n_pool: int | None = None, n_test: int | N
         pool = datasets.load(data, **kwargs)
         if not pool.has_ground_truth:
             raise ValueError(f"{data!r} has no ground truth: a simulation needs labels to play the oracle.")
-        emb = embed(pool, "pixels_pca" if pool.images is not None else "precomputed")
+        method = "pixels_pca" if pool.images is not None else "precomputed"
+        emb = embed(pool, method)
         X, y, X_test = emb.X, pool.y_true, emb.X_test
         y_test = pool.test.y_true if pool.test is not None else None
         keep = y >= 0
+        if flip and pool.images is not None:
+            X_flip = embed(pool, method, view="hflip").X[keep]
         X, y = X[keep], y[keep]
     if X_test is None:
-        X, X_test, y, y_test = train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed)
-    return X, y, X_test, y_test, pool.name
+        arrays = (X, y) if X_flip is None else (X, y, X_flip)
+        # the same split with or without X_flip: it depends on y, the length and the seed only
+        parts = train_test_split(*arrays, test_size=test_fraction, stratify=y, random_state=seed)
+        X, X_test, y, y_test = parts[:4]
+        X_flip = parts[4] if X_flip is not None else None
+    return SimData(X, y, X_test, y_test, pool.name, X_flip)
 
 
 def random_baseline(

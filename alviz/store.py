@@ -53,14 +53,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Where a label came from. Human judgments: single (one item on the map), bulk (a lasso), queue (picked in the
-# queue), accepted (the model's suggestion, accepted), qc (a blind second label for quality control), import
-# (from a file). Not judgments of their own: resolve (a reviewer settles a conflict), pseudo (the model's own
-# label), undo (restores the label an undone action replaced).
-SOURCES = ("single", "bulk", "queue", "accepted", "qc", "import", "resolve", "pseudo", "undo", "rename")
-JUDGMENTS = ("single", "bulk", "queue", "accepted", "qc", "import")
+# queue with no suggestion shown), accepted (the model's suggestion, accepted), corrected (a suggestion was shown
+# and the annotator chose another class), qc (a blind second label for quality control), import (from a file).
+# Not judgments of their own: resolve (a reviewer settles a conflict), pseudo (the model's own label), undo
+# (restores the label an undone action replaced), rename (a class renamed or merged).
+SOURCES = ("single", "bulk", "queue", "accepted", "corrected", "qc", "import", "resolve", "pseudo", "undo", "rename")
+JUDGMENTS = ("single", "bulk", "queue", "accepted", "corrected", "qc", "import")
+# Extra numbers a round may carry (v3): the model of the human labels alone, the model with pseudo-labels too,
+# and how many pseudo-labels it used, so the learning curve can show both.
+ROUND_EXTRAS = ("accuracy_human", "accuracy_pseudo", "n_pseudo")
 MAX_ITEM_ID = 1024
 MAX_LABEL = 255
 MAX_ANNOTATOR = 255
@@ -112,6 +116,9 @@ rounds = Table(
     Column("annotator", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_key", String(36), nullable=True),  # v2
+    Column("accuracy_human", Float, nullable=True),  # v3
+    Column("accuracy_pseudo", Float, nullable=True),  # v3
+    Column("n_pseudo", Integer, nullable=True),  # v3
     Index("ix_rounds_request_key", "request_key", unique=True),
 )
 schema_version = Table(
@@ -166,9 +173,15 @@ def _migrate_2(conn: Connection) -> None:
         next(ix for ix in table.indexes if ix.name == index).create(conn, checkfirst=True)
 
 
+def _migrate_3(conn: Connection) -> None:
+    """v2 -> v3: a round records the accuracy with and without pseudo-labels (older rounds keep NULL)."""
+    for name in ROUND_EXTRAS:
+        _add_column(conn, rounds, name)
+
+
 # version -> the function that upgrades a database from version - 1 to it. Version 1 is the schema alviz 0.1
 # created (no schema_version table). Add a function here whenever the tables change; never edit an old one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3}
 
 
 def _version(conn: Connection) -> int:
@@ -642,7 +655,19 @@ class Store:
         return self._dicts(stmt.order_by(label_events.c.id))
 
     # rounds -----------------------------------------------------------------------------------------------
-    def add_round(self, project_id: int, n_labeled: int, accuracy: float | None, metric: str, annotator: str) -> int:
+    def add_round(
+        self,
+        project_id: int,
+        n_labeled: int,
+        accuracy: float | None,
+        metric: str,
+        annotator: str,
+        **extras: float | int | None,
+    ) -> int:
+        """Record a training round (numbered per project); ``extras`` are any of ``ROUND_EXTRAS``."""
+        unknown = set(extras) - set(ROUND_EXTRAS)
+        if unknown:
+            raise ValueError(f"Unknown round fields {sorted(unknown)}; known: {ROUND_EXTRAS}")
         key = str(uuid.uuid4())
 
         def run() -> int:
@@ -663,6 +688,7 @@ class Store:
                         annotator=_annotator(annotator),
                         created_at=_now(),
                         request_key=key,
+                        **extras,
                     )
                 )
                 return number
@@ -671,7 +697,14 @@ class Store:
 
     def rounds(self, project_id: int) -> list[dict]:
         stmt = (
-            select(rounds.c.round, rounds.c.n_labeled, rounds.c.accuracy, rounds.c.metric, rounds.c.created_at)
+            select(
+                rounds.c.round,
+                rounds.c.n_labeled,
+                rounds.c.accuracy,
+                rounds.c.metric,
+                rounds.c.created_at,
+                *(rounds.c[name] for name in ROUND_EXTRAS),
+            )
             .where(rounds.c.project_id == project_id)
             .order_by(rounds.c.round)
         )

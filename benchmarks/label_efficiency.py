@@ -11,8 +11,8 @@ import argparse
 import json
 
 from alviz import datasets
-from alviz.simulate import load_xy, run
-from alviz.strategies import REGISTRY
+from alviz.simulate import load_sim_data, run
+from alviz.strategies import NEEDS_FLIP, REGISTRY
 
 
 def main() -> None:
@@ -28,18 +28,21 @@ def main() -> None:
             table[data] = "skipped: apt-get install dataset-fashion-mnist"
             continue
         sizes = {"n_pool": 10_000, "n_test": 2_000} if data == "fashion-mnist" else {}
-        X, y, X_test, y_test, name = load_xy(data, **sizes)
+        names = args.strategies.split(",")
+        d = load_sim_data(data, flip=any(s in NEEDS_FLIP for s in names), **sizes)  # consistency: mirrored images
+        X, y, X_test, y_test, name = d.X, d.y, d.X_test, d.y_test, d.name
         res = run(
             X,
             y,
             X_test,
             y_test,
-            args.strategies.split(","),
+            names,
             initial=20,
             batch=20,
             rounds=args.rounds,
             repeats=args.repeats,
             data_name=name,
+            X_flip=d.X_flip,
         )
         table[name] = {
             s: {"auc": v["auc"], "final": v["accuracy_mean"][-1], "seconds_per_round": v["seconds_per_round"]}

@@ -2,6 +2,8 @@
 
 The pool is a synthetic mixture of 10 Gaussian clusters with 200 labeled items; the model, its
 probabilities and a 5-member committee are computed once, outside the timing: only selection is timed.
+``consistency`` gets a noisy copy of X as a stand-in for the mirrored images' embedding (its cost is the model's
+prediction on it, whatever the vectors).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def make_context(n: int, d: int = 256, n_classes: int = 10, n_labeled: int = 200
     y = np.where(labeled, y_true, -1)
     model = Learner(n_classes).fit(X[labeled], y[labeled])
     cp = committee_proba(fit_committee(X[labeled], y[labeled], n_classes), X)
-    return QueryContext(X=X, labeled=labeled, y=y, proba=model.predict_proba(X), committee_proba=cp, model=model)
+    X_flip = (X + rng.normal(0, 1, (n, d))).astype(np.float32)  # stands in for the mirrored images' embedding
+    proba = model.predict_proba(X)
+    return QueryContext(X=X, labeled=labeled, y=y, proba=proba, committee_proba=cp, model=model, X_flip=X_flip)
 
 
 def main() -> None:

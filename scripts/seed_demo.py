@@ -30,8 +30,9 @@ def main(db: str, rounds: int = 6) -> None:
         sess.label([row], names[truth[row]], source="single")
     sess.retrain()
     for r in range(rounds):
-        for row in sess.query("auto", 20, seed=r):
-            sess.label([row], names[truth[row]], source="queue")
+        for row in sess.query("auto", 20, seed=r):  # answered in the queue, the suggestion shown
+            source = "accepted" if sess.predicted[row] == truth[row] else "corrected"
+            sess.label([row], names[truth[row]], source=source)
         print(sess.retrain())
 
 

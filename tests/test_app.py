@@ -179,7 +179,17 @@ def test_with_a_model_the_class_defaults_to_the_models_majority_prediction(db, s
     assert not at.button(key="bulk_label").disabled
 
 
-@pytest.mark.parametrize("mode", ["Predicted class", "Uncertainty (entropy)", "Similarity to labeled classes"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "Predicted class",
+        "Uncertainty (entropy)",
+        "Similarity to labeled classes",
+        "Flip consistency (image vs mirror image)",
+        "Committee disagreement",
+        "Difficulty (uncertainty + disagreement)",
+    ],
+)
 def test_every_coloring_draws_once_a_model_exists(db, sample_truth, mode):
     y_true, names = sample_truth
     prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
@@ -242,6 +252,24 @@ def test_retrain_with_two_classes_shows_a_round_curve_and_confusion_matrix(app, 
     assert {"curve", "confusion"} <= set(charts(app))
 
 
+def test_train_ranks_difficulty_and_queues_the_hardest_items_of_a_cluster(db, sample_truth):
+    y_true, names = sample_truth
+    prelabel(db, {names[c]: rows_of(y_true, c, 6) for c in range(10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "train")
+    run(at.button(key="retrain").click())
+    run(at.button(key="rank_difficulty").click())
+    assert not at.exception and not at.warning, (at.exception, at.warning)
+    (clusters,) = [d.value for d in at.dataframe if "expected_work" in d.value.columns]
+    assert len(clusters) == 10 and clusters["expected_work"].is_monotonic_decreasing
+    assert "with pseudo-labels (measured, not in use)" in charts(at)["curve"].proto.spec  # the second curve
+    run(at.button(key="queue_hardest").click())
+    queued = at.session_state["queue"]
+    labeled_rows = set(load_sample().index_of(list(stored(db))).tolist())
+    assert len(queued) == 10 and not set(queued) & labeled_rows
+    assert at.session_state["queue_from"].startswith("difficulty")
+
+
 # --------------------------------------------------------------------------------------------- Queue
 
 
@@ -279,6 +307,27 @@ def test_queue_accept_stores_the_models_suggestion(db, sample_truth):
     assert stored(db)[item] == suggested
     assert [e["source"] for e in stored_events(db) if e["item_id"] == item] == ["accepted"]
     assert labeled_metric(at) == 21
+
+
+def test_queue_correcting_a_suggestion_stores_a_correction_and_train_shows_suggestion_accuracy(db, sample_truth):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    accept = [b for b in at.button if b.key and b.key.startswith("accept_")]
+    row = int(accept[0].key.removeprefix("accept_"))
+    suggested = accept[0].label.removeprefix("Accept ")
+    other = next(n for n in (names[1], names[8]) if n != suggested)
+    run(at.selectbox(key=f"pick_{row}").select(other))
+    run(at.button(key=f"set_{row}").click())
+    run(at.button(key=f"accept_{int(accept[1].key.removeprefix('accept_'))}").click())
+    sources = {e["item_id"]: e["source"] for e in stored_events(db) if e["source"] != "bulk"}
+    assert sorted(sources.values()) == ["accepted", "corrected"]
+
+    go_to(at, "train")
+    run(at.button(key="retrain").click())
+    assert "suggestions" in charts(at)
+    assert "right for 1 of 2 suggestions (50%)" in texts(at.caption)
 
 
 def test_queue_accept_all_stores_every_suggestion_of_the_page_in_one_action(db, sample_truth):
@@ -328,6 +377,51 @@ def test_loading_a_csv_with_nan_embeddings_shows_a_clear_error(app, tmp_path):
     assert "Current pool: sample" in [s.value for s in app.subheader]
 
 
+TABLE = "Table with embedding columns (CSV / Parquet)"
+
+
+def plain(elements) -> str:
+    """The elements' text with md()'s Markdown escapes removed."""
+    return texts(elements).replace("\\", "")
+
+
+def _type_table_path(at: AppTest, path: Path) -> AppTest:
+    go_to(at, "data")
+    run(at.radio(key="data_kind").set_value(TABLE))
+    (box,) = [t for t in at.text_input if t.label == "CSV or Parquet path"]
+    return run(box.input(str(path)))
+
+
+def test_a_table_text_column_is_chosen_on_the_page_and_empty_texts_are_announced(app, tmp_path):
+    csv = tmp_path / "reviews.csv"
+    words = ["great fun", "dull plot", "loved the cast", "too long", "sharp and witty", "flat jokes"]
+    lines = [f"r{i},{'pos' if i % 2 == 0 else 'neg'},{words[i % 6]} {i},{i}" for i in range(12)]
+    csv.write_text("id,label,review,score\n" + "\n".join(lines) + "\nr12,pos,,12\n")
+    _type_table_path(app, csv)
+
+    picker = app.selectbox(key="text_column")
+    assert picker.options == ["(none: numeric embedding columns)", "review"]  # not id or label
+    run(picker.select("review"))
+    assert "1 of 13 rows have an empty text in 'review'; they will be left out" in plain(app.info)
+    run(app.button(key="load").click())
+
+    assert not app.error, texts(app.error)
+    assert "Current pool: reviews" in [s.value for s in app.subheader]
+    assert [m.value for m in app.main.metric if m.label == "Items"] == ["12"]
+    assert "Dropped 1 rows with empty text in column 'review' (ids: r12)" in plain(app.info)
+
+
+def test_a_text_column_of_blanks_cannot_be_loaded(app, tmp_path):
+    csv = tmp_path / "blank.csv"
+    csv.write_text("id,note,e0\na, ,0.1\nb,  ,0.2\nc, ,0.3\n")
+    _type_table_path(app, csv)
+
+    run(app.selectbox(key="text_column").select("note"))
+
+    assert "Column 'note' is empty in every row" in plain(app.warning)
+    assert not [b for b in app.button if b.key == "load"]
+
+
 DIGITS = "scikit-learn digits (1,797 8×8 images: 1,438 to label, 359 held out)"
 
 
@@ -354,3 +448,16 @@ def test_renaming_a_class_on_the_explore_page_relabels_its_items(app, db, sample
     run(app.button(key="edit_apply").click())
     assert set(stored(db).values()) == {"Trousers"}
     assert not app.exception
+
+
+@pytest.mark.parametrize("strategy", ["consistency", "loss_prediction"])
+def test_queue_and_compare_offer_consistency_and_loss_prediction(db, sample_truth, strategy):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = go_to(run(AppTest.from_file(APP, default_timeout=TIMEOUT)), "queue")
+    run(at.selectbox(key="queue_strategy").select(strategy))
+    run(at.number_input(key="queue_k").set_value(4))
+    run(at.button(key="fill_queue").click())
+    assert not at.error
+    assert len([b for b in at.button if b.key and b.key.startswith("set_")]) == 4
+    assert strategy in go_to(at, "compare").multiselect(key="cmp_strategies").options

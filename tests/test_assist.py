@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from alviz.pool import Pool
 from alviz.pseudo import class_thresholds, pseudo_labels
@@ -83,3 +84,55 @@ def test_accepting_a_page_of_suggestions_is_one_action_that_one_undo_reverts(mak
     assert sess.label_counts() == {"left": 3, "right": 1}
     assert sess.undo() == 3
     assert sess.label_counts() == {"left": 1, "right": 0}
+
+
+def test_every_round_records_the_model_with_and_without_pseudo_labels(make_session):
+    X = three_clusters(n=30)[:60]  # two separable clusters, no ground truth: cross-validated accuracy
+    pool = Pool(name="pseudo-curve", ids=[f"p{i}" for i in range(60)], vectors=X)
+    sess = make_session(pool)
+    sess.label(np.r_[0:6], "a", source="single")
+    sess.label(np.r_[30:36], "b", source="single")
+    sess.retrain()  # pseudo-labels off: measured, not used
+    sess.use_pseudo = True
+    sess.retrain()
+    off, on = sess.history()
+    for r in (off, on):
+        assert r["n_pseudo"] == 48 and 0.0 <= r["accuracy_human"] <= 1.0 and 0.0 <= r["accuracy_pseudo"] <= 1.0
+    assert off["accuracy"] == off["accuracy_human"]  # the model in use was the human one
+    assert on["accuracy"] == on["accuracy_pseudo"]
+    assert sess.model is sess.pseudo_model and sess.human_model is not sess.model
+
+
+def test_pseudo_cross_validation_equals_plain_cross_validation_when_no_class_qualifies():
+    from alviz.model import cross_val_accuracy
+    from alviz.pseudo import cross_val_accuracy_with_pseudo
+
+    X = three_clusters(seed=3)
+    y = np.full(len(X), -1)
+    labeled_rows = np.r_[0:8, 40:48, 80:88, 120:128]
+    y[labeled_rows] = np.repeat(np.arange(4), 8)
+    labeled = y >= 0
+    never = np.full(4, np.inf)
+    plain = cross_val_accuracy(X[labeled], y[labeled], 4)
+    # same folds, same model; pooled over items rather than averaged over unequal folds
+    assert cross_val_accuracy_with_pseudo(X, y, labeled, never, 4) == pytest.approx(plain, abs=0.01)
+    # Everything pseudo-labeled, the overlapping classes 2/3 guessed: it still scores only human labels.
+    everything = cross_val_accuracy_with_pseudo(X, y, labeled, np.zeros(4), 4)
+    assert 0.4 <= everything <= 0.8  # classes 0/1 right, 2/3 a coin toss
+
+
+def test_suggestion_accuracy_is_counted_per_window_between_rounds(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "left", source="bulk")
+    sess.label([6, 7], "right", source="bulk")
+    sess.retrain()
+    sess.label([2], "left", source="accepted")
+    sess.label([3], "left", source="corrected")
+    sess.label([8], "right", source="accepted")
+    sess.retrain()
+    sess.label([4], "left", source="corrected")
+    first, second, live = sess.suggestion_curve()
+    assert (first["round"], first["accuracy"]) == (1, None)  # no suggestion answered before round 1
+    assert (second["round"], second["accepted"], second["corrected"]) == (2, 2, 1)
+    assert second["accuracy"] == 2 / 3 and second["n_labeled"] == 7
+    assert (live["round"], live["accepted"], live["corrected"], live["accuracy"]) == (None, 0, 1, 0.0)

@@ -90,3 +90,33 @@ def test_console_script_reports_a_missing_database_without_a_traceback(tmp_path)
         timeout=60,
     )
     assert run.returncode != 0 and "Traceback" not in run.stderr and run.stderr.startswith("error: ")
+
+
+def test_difficulty_writes_items_hardest_first_and_clusters(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    pool = load_digits_pool()
+    db = tmp_path / "labels.db"
+    store = Store(db)
+    pid = store.project(pool.name)
+    for c in range(10):
+        rows = np.flatnonzero(pool.y_true == c)[:4]
+        store.add_labels(pid, pool.ids[rows].tolist(), pool.class_names[c], "alice", "single")
+    store.close()
+    out = tmp_path / "hard.csv"
+    assert main(["difficulty", "--data", "digits", "--db", str(db), "--clusters", "8", "--out", str(out)]) == 0
+    items, clusters = pd.read_csv(out), pd.read_csv(tmp_path / "hard-clusters.csv")
+    assert len(items) == len(pool) and items["difficulty"].is_monotonic_decreasing
+    assert items["label"].notna().sum() == 40 and set(items["item_id"]) == set(pool.ids)
+    assert len(clusters) == 8 and clusters["expected_work"].is_monotonic_decreasing
+    assert clusters["items"].sum() == len(pool)
+
+
+def test_difficulty_without_a_database_or_labels_exits_with_one_line(tmp_path, capsys):
+    missing = tmp_path / "missing.db"
+    assert main(["difficulty", "--data", "digits", "--db", str(missing), "--out", str(tmp_path / "d.csv")]) == 2
+    assert "No label database" in capsys.readouterr().err and not missing.exists()
+    Store(tmp_path / "empty.db").close()
+    assert main(["difficulty", "--data", "digits", "--db", str(tmp_path / "empty.db"), "--out", "d.csv"]) == 2
+    assert "no labels of two classes" in capsys.readouterr().err

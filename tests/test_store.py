@@ -399,10 +399,21 @@ def test_a_migrated_database_takes_new_labels_undo_and_settings(v1_database):
     assert s.settings(pid) == {"qc_fraction": 0.1}
 
 
+def test_rounds_carry_accuracy_with_and_without_pseudo_labels_old_ones_none(v1_database):
+    s = Store(v1_database.url)
+    pid = s.project("p")
+    s.add_round(pid, 3, 0.7, "test accuracy", "bob", accuracy_human=0.65, accuracy_pseudo=0.7, n_pseudo=12)
+    old, new = s.rounds(pid)
+    assert (old["accuracy_human"], old["accuracy_pseudo"], old["n_pseudo"]) == (None, None, None)
+    assert (new["accuracy_human"], new["accuracy_pseudo"], new["n_pseudo"]) == (0.65, 0.7, 12)
+    with pytest.raises(ValueError, match="Unknown round fields"):
+        s.add_round(pid, 3, 0.7, "test accuracy", "bob", accuracy_secret=1.0)
+
+
 def test_migrations_run_once(v1_database):
     Store(v1_database.url).close()
     Store(v1_database.url).close()
-    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,)]
+    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,), (3,)]
 
 
 def test_a_new_database_starts_at_the_current_version(store_url):

@@ -35,19 +35,23 @@ def context(n: int = 10, labeled_rows=(0, 1), proba: np.ndarray | None = None) -
 
 
 def full_context(n_per_class: int = 10, labeled_rows=(0, 1, 10, 11, 20, 21), fitted: bool = True) -> QueryContext:
-    """Three noisy clusters with everything a strategy may ask for: a fitted model, its probabilities and a
-    committee of three models (before the first model: none of those)."""
+    """Three noisy clusters with everything a strategy may ask for: a fitted model, its probabilities, a
+    committee of three models (before the first model: none of those) and a stand-in for the embedding of the
+    mirrored images (consistency)."""
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(3), n_per_class)
     X = (np.eye(3, 4)[truth] * 4 + rng.normal(size=(len(truth), 4))).astype(np.float32)
     labeled = np.zeros(len(truth), dtype=bool)
     labeled[list(labeled_rows)] = True
     y = np.where(labeled, truth, -1)
+    X_flip = (X + rng.normal(scale=0.5, size=X.shape)).astype(np.float32)
     if not fitted:
-        return QueryContext(X=X, labeled=labeled, y=y)
+        return QueryContext(X=X, labeled=labeled, y=y, X_flip=X_flip)
     members = [Learner(3, C=C).fit(X[labeled], y[labeled]) for C in (0.1, 1.0, 10.0)]
     committee = np.stack([m.predict_proba(X) for m in members])
-    return QueryContext(X=X, labeled=labeled, y=y, proba=committee[1], committee_proba=committee, model=members[1])
+    return QueryContext(
+        X=X, labeled=labeled, y=y, proba=committee[1], committee_proba=committee, model=members[1], X_flip=X_flip
+    )
 
 
 def confident_proba(n: int = 10) -> np.ndarray:

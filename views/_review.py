@@ -6,9 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from alviz import insight
+from alviz import insight, provenance
+from alviz.figures import source_curves_figure
 from alviz.gallery import montage
 from alviz.session import Session
+from views._shared import db_url
 
 DISPUTED_SHOWN = 12
 
@@ -120,3 +122,24 @@ def provenance_panel(sess: Session) -> None:
         table["classes"].append(len(np.unique(sess.y[rws])))
     st.dataframe(table, hide_index=True)
     st.caption(f"{sum(table['labels']):,} current labels, by how they were given.")
+    n_rounds = len(sess.history())
+    if n_rounds == 0:
+        return
+    embedding = f"{sess.pool.content_hash()}-{sess.embedding_method}"
+    curves = _source_curves(sess, db_url(), sess.project, n_rounds, embedding)
+    st.markdown("**Learning curves by label source**")
+    st.plotly_chart(source_curves_figure(curves), key="source_curves")
+    st.caption(
+        f"Left: for each source, the same model trained on that source's labels alone, as they stood at each "
+        f"round, and its {curves.metric} against how many labels the source had (dotted: all labels together). "
+        "At the same number of labels, a line below the others means that source's labels teach the model "
+        "less, or mislead it: a lasso that swept in items of other classes shows this way (see the disputed "
+        "bulk labels above). No point while a source has labels of one class only. Right: labels per source "
+        "at each round."
+    )
+
+
+@st.cache_data(show_spinner="Replaying the rounds by label source…", max_entries=8)
+def _source_curves(_sess: Session, db: str, project: str, n_rounds: int, embedding: str) -> provenance.SourceCurves:
+    """Past rounds never change: keyed by the project and how many rounds it has (and the embedding)."""
+    return provenance.session_source_curves(_sess)

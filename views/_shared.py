@@ -28,6 +28,7 @@ class DataSpec:
     source: str  # "sample", "fashion-mnist", "digits", a folder path, or a table path
     method: str = ""  # embedder; "" means the pool's default
     n_pool: int | None = None
+    text_column: str | None = None  # a table's text column, when it is not named "text"
 
     @property
     def label(self) -> str:
@@ -55,6 +56,8 @@ def get_projector() -> BackgroundProjector:
 @st.cache_resource(show_spinner="Loading the pool…", max_entries=4)
 def get_pool(spec: DataSpec) -> Pool:
     kwargs = {"n_pool": spec.n_pool} if spec.n_pool and spec.source == "fashion-mnist" else {}
+    if spec.text_column:
+        kwargs["text_column"] = spec.text_column
     return datasets.load(spec.source, **kwargs)
 
 
@@ -143,6 +146,8 @@ STRATEGY_ORDER = (
     "kcenter",
     "density_entropy",
     "egl",
+    "loss_prediction",
+    "consistency",
     "vote_entropy",
     "kl_consensus",
 )

@@ -9,7 +9,8 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.figures import compare_figure
-from alviz.simulate import load_xy, run
+from alviz.simulate import load_sim_data, run
+from alviz.strategies import NEEDS_FLIP
 from views._shared import session, strategy_names
 
 st.header("Compare strategies")
@@ -33,9 +34,12 @@ model = c[4].selectbox("Model", ["logreg", "mlp"], key="cmp_model")
 
 
 def _data():
+    """(X, y, X_test, y_test, name, X_flip); X_flip (mirrored images) only when a chosen strategy needs it."""
+    flip = any(s in NEEDS_FLIP for s in chosen)
     if src != "current":
         sizes = {"n_pool": 10_000, "n_test": 2_000} if src == "fashion-mnist" else {}
-        return load_xy(src, **sizes)
+        d = load_sim_data(src, flip=flip, **sizes)
+        return d.X, d.y, d.X_test, d.y_test, d.name, d.X_flip
     sess = session()
     if sess is None:
         st.stop()
@@ -45,19 +49,20 @@ def _data():
     from sklearn.model_selection import train_test_split
 
     keep = pool.y_true >= 0
+    X_flip = sess.flip_embedding()[keep] if flip else None  # NeedsImages (a ValueError) without images
     if pool.test is not None and pool.test.has_ground_truth and sess.X_test is not None:
         tk = pool.test.y_true >= 0
-        return sess.X[keep], pool.y_true[keep], sess.X_test[tk], pool.test.y_true[tk], pool.name
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        sess.X[keep], pool.y_true[keep], test_size=0.2, stratify=pool.y_true[keep], random_state=0
-    )
-    return X_tr, y_tr, X_te, y_te, pool.name
+        return sess.X[keep], pool.y_true[keep], sess.X_test[tk], pool.test.y_true[tk], pool.name, X_flip
+    arrays = (sess.X[keep], pool.y_true[keep]) + (() if X_flip is None else (X_flip,))
+    parts = train_test_split(*arrays, test_size=0.2, stratify=pool.y_true[keep], random_state=0)
+    X_tr, X_te, y_tr, y_te = parts[:4]
+    return X_tr, y_tr, X_te, y_te, pool.name, (parts[4] if X_flip is not None else None)
 
 
 if st.button("Run simulation", type="primary", key="cmp_run", disabled=not chosen):
     bar = st.progress(0.0, text="Loading data…")
     try:
-        X, y, X_test, y_test, name = _data()
+        X, y, X_test, y_test, name, X_flip = _data()
         if len(np.unique(y)) < 2:
             raise ValueError("The data has one class only: there is nothing to learn.")
         result = run(
@@ -73,6 +78,7 @@ if st.button("Run simulation", type="primary", key="cmp_run", disabled=not chose
             model=model,
             data_name=name,
             progress=lambda f, msg: bar.progress(f, text=f"Simulating: {msg}"),
+            X_flip=X_flip,
         )
     except ValueError as exc:
         st.error(str(exc))

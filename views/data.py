@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -32,6 +33,68 @@ def _kind_of(source: str) -> str:
     return "folder" if Path(source).is_dir() else "sample"
 
 
+NO_TEXT = "(none: numeric embedding columns)"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _table_columns(path: str, mtime: float) -> tuple[list[str], list[str]]:
+    """(all columns, string columns other than id/label) of a CSV or Parquet table, from its first rows."""
+    import pandas as pd
+
+    p = datasets._confine(Path(path))
+    df = pd.read_csv(p, nrows=500) if p.suffix.lower() == ".csv" else pd.read_parquet(p)
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+    strings = [c for c in columns if c not in ("id", "label") and not pd.api.types.is_numeric_dtype(df[c])]
+    return columns, strings
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _empty_texts(path: str, column: str, mtime: float) -> tuple[int, int]:
+    """(rows whose text is empty or blank, rows) in one column of a table, read as the loader reads it."""
+    import pandas as pd
+
+    p = datasets._confine(Path(path))
+    if p.suffix.lower() == ".csv":
+        col = pd.read_csv(p, usecols=[column], dtype=str, keep_default_na=False)[column]
+    else:
+        col = pd.read_parquet(p, columns=[column])[column]
+    empty = sum(1 for v in col if pd.isna(v) or not str(v).strip())
+    return empty, len(col)
+
+
+def text_column_picker(path: str) -> tuple[str | None, bool]:
+    """Offer the table's string columns as its text column: (the column or None, whether it can be loaded).
+
+    Without a readable table there is nothing to offer; loading then reports what is wrong."""
+    try:
+        mtime = Path(path).stat().st_mtime
+        columns, strings = _table_columns(path, mtime)
+    except (OSError, ValueError, ImportError):
+        return None, True
+    if not strings:
+        return None, True
+    # a column named "text" is a text pool's by default, so "none" is offered only without one
+    options = strings if "text" in columns else [NO_TEXT, *strings]
+    index = options.index("text") if "text" in options else 0
+    chosen = st.selectbox("Text column (makes a text pool)", options, index=index, key="text_column")
+    if chosen == NO_TEXT:
+        return None, True
+    try:
+        empty, rows = _empty_texts(path, chosen, mtime)
+    except (OSError, ValueError, KeyError, ImportError):
+        return chosen, True
+    if empty == rows:
+        st.warning(md(f"Column '{chosen}' is empty in every row: there is no text to embed. Choose another column."))
+        return chosen, False
+    if empty:
+        st.info(
+            md(f"{empty:,} of {rows:,} rows have an empty text in '{chosen}'; they will be left out of the pool."),
+            icon=":material/info:",
+        )
+    return chosen, True
+
+
 kind = st.radio("Pool", list(CHOICES), index=list(CHOICES.values()).index(_kind_of(spec.source)), key="data_kind")
 choice = CHOICES[kind]
 new_spec: DataSpec | None = None
@@ -52,10 +115,12 @@ else:
     path = st.text_input("CSV or Parquet path", placeholder="/data/embeddings.parquet")
     st.caption(
         "Columns: `id` (optional), `label` (optional, ground truth for evaluation), and numeric embedding "
-        "columns, or a `text` column for a text pool (embedded with TF-IDF or MiniLM; empty texts are dropped)."
+        "columns, or a text column for a text pool (embedded with TF-IDF or MiniLM; empty texts are dropped)."
     )
     if path:
-        new_spec = DataSpec(str(Path(path).expanduser()))
+        source = str(Path(path).expanduser())
+        text_column, loadable = text_column_picker(source)
+        new_spec = DataSpec(source, text_column=text_column) if loadable else None
 
 
 def embedder_picker(pool, current: str) -> None:
@@ -68,7 +133,7 @@ def embedder_picker(pool, current: str) -> None:
         choice = cols[0].selectbox("Embedder", methods, index=index, format_func=describe, key="embedder")
         if cols[1].button("Embed", key="embed", disabled=choice == current, width="stretch"):
             old: DataSpec = st.session_state["spec"]
-            st.session_state["spec"] = DataSpec(old.source, choice, old.n_pool)
+            st.session_state["spec"] = replace(old, method=choice)
             st.session_state.pop("queue", None)
             st.rerun()
     for name, command in missing_for(pool).items():
@@ -82,7 +147,7 @@ if new_spec is not None and st.button("Load", type="primary", key="load"):
         st.error(md(f"Could not load {new_spec.label}: {exc}"))
     else:
         methods = available_for(pool)
-        st.session_state["spec"] = DataSpec(new_spec.source, methods[0] if methods else "", new_spec.n_pool)
+        st.session_state["spec"] = replace(new_spec, method=methods[0] if methods else "")
         st.session_state.pop("queue", None)
         st.rerun()
 

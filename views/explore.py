@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from alviz import neighbors
 from alviz.figures import map_figure
 from alviz.gallery import montage
 from alviz.markup import md
@@ -23,7 +25,11 @@ COLOR_BY = {
     "Uncertainty (margin)": "margin",
     "Uncertainty (least confidence)": "least_confidence",
     "Similarity to labeled classes": "similarity",
+    "Committee disagreement": "disagreement",
+    "Difficulty (uncertainty + disagreement)": "difficulty",
+    "Flip consistency (image vs mirror image)": "consistency",  # image pools only
 }
+COMMITTEE_BUSY = "Training a committee of 5 models on your labels (once per model)…"
 GALLERY_MAX = 60
 HOVER_MAX = 20_000
 NEW_CLASS = "➕ New class…"
@@ -90,7 +96,13 @@ def _colors(mode: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         if sess.predicted is None:
             return sess.y, None, "No model yet: train one (Train page) to color by prediction. Showing labels."
         return sess.predicted, None, ""
-    values = sess.score(mode)
+    try:
+        busy = {"consistency": "Embedding the mirrored images (once)…", "disagreement": COMMITTEE_BUSY}
+        busy["difficulty"] = COMMITTEE_BUSY
+        with st.spinner(busy[mode]) if mode in busy else nullcontext():
+            values = sess.score(mode)
+    except ValueError as exc:  # consistency without images to mirror: say why, show labels
+        return sess.y, None, f"{exc} Showing labels."
     if values is None:
         need = "a label" if mode == "similarity" else "a trained model"
         return sess.y, None, f"This coloring needs {need} first. Showing labels."
@@ -135,12 +147,14 @@ def _selection_panel(rows: np.ndarray) -> None:
         st.info("Draw a lasso or a box around points on the map to select them, then label them all at once.")
         return
     st.markdown(f"**{len(rows):,} items selected**")
+    neighbors.warm(sess.X, seed=sess.seed)  # a big pool's neighbour index builds while the user looks
     _label_form(rows, "bulk", "items")
     _gallery(rows)
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     n_similar = int(c1.number_input("How many", 5, 2000, 50, step=25, key="similar_n"))
     if c2.button("Find more like these", key="find_similar", help="Nearest unlabeled items in embedding space"):
         st.session_state["similar"] = sess.more_like(rows, n_similar)
+        st.session_state["similar_how"] = sess.last_neighbor_search
         st.rerun(scope="fragment")
 
 
@@ -151,6 +165,8 @@ def _similar_panel() -> None:
     similar = similar[~sess.labeled[similar]]
     with st.container(border=True):
         st.markdown(f"**{len(similar):,} similar unlabeled items** (rings on the map)")
+        if st.session_state.get("similar_how") == "exact (index building)":
+            st.caption("Found by exact search: this pool's neighbour index is still building; later searches use it.")
         if len(similar) == 0:
             st.caption("All of them are labeled now.")
         else:
@@ -178,7 +194,10 @@ def _gallery(rows: np.ndarray) -> None:
 @st.fragment
 def map_and_selection() -> None:
     top = st.columns([3, 1])
-    mode = COLOR_BY[top[0].radio("Color by", list(COLOR_BY), horizontal=True, key="color_by")]
+    options = [k for k, v in COLOR_BY.items() if v != "consistency" or pool.images is not None]
+    if st.session_state.get("color_by") not in (None, *options):  # chosen on an image pool, now gone
+        st.session_state.pop("color_by")
+    mode = COLOR_BY[top[0].radio("Color by", options, horizontal=True, key="color_by")]
     umap_job = _umap_key()
     if umap_job and get_projector().status(umap_job) == "done":  # offer the choice only once there is one
         top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")

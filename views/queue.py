@@ -78,6 +78,13 @@ def _why(row: int) -> None:
         st.image(montage(pool.images[[n["row"] for n in neighbors]], columns=len(neighbors), scale=2))
 
 
+def _answer_source(name: str, suggestion: int | None) -> str:
+    """accepted / corrected when a suggestion was shown (the Train page's suggestion accuracy), else queue."""
+    if suggestion is None:
+        return "queue"
+    return "accepted" if name == sess.class_names[suggestion] else "corrected"
+
+
 def _store(row: int, name: str, source: str) -> None:
     try:
         sess.label([row], name, source=source)
@@ -98,7 +105,7 @@ def _controls(row: int, show_suggestion: bool = True) -> None:
     options = list(sess.class_names) or ["(type a class on the Explore page first)"]
     pick = st.selectbox("Correct to", options, key=f"pick_{row}", index=suggestion or 0, label_visibility="collapsed")
     if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names):
-        _store(row, pick, "queue")
+        _store(row, pick, _answer_source(pick, suggestion))
         st.rerun()
 
 
@@ -114,7 +121,8 @@ def _focus(row: int) -> None:
             _store(row, sess.class_names[suggestion], "accepted")
             st.rerun()
         elif key in digits:
-            _store(row, sess.class_names[digits.index(key)], "queue")
+            name = sess.class_names[digits.index(key)]
+            _store(row, name, _answer_source(name, suggestion))
             st.rerun()
         elif key == "s":
             st.session_state["queue"] = [*queue[1:], row]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from alviz.figures import confusion_figure, learning_curve_figure
+from alviz.figures import confusion_figure, learning_curve_figure, suggestion_figure
 from alviz.model import OneClassError
 from alviz.session import Session
 from alviz.simulate import random_baseline
+from views._difficulty import difficulty_panel
 from views._review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
 from views._shared import db_url, require_session
 
@@ -61,6 +62,15 @@ if points:
     test = sess.pool.test
     show_baseline = sess.pool.has_ground_truth and test is not None and test.has_ground_truth
     show_baseline = show_baseline and metric == "test accuracy"
+    # the other model of each round: with pseudo-labels when they are off, human labels only when they are on
+    other, other_name = (
+        ("accuracy_human", "human labels only")
+        if sess.use_pseudo
+        else ("accuracy_pseudo", "with pseudo-labels (measured, not in use)")
+    )
+    other_points = [(h["n_labeled"], h[other]) for h in history if h.get(other) is not None]
+    if other_points:
+        curves[other_name] = tuple(map(list, zip(*other_points, strict=True)))
     if show_baseline and st.toggle("Compare with random labels (simulated)", value=True, key="baseline"):
         mean, _ = _random_baseline(sess.pool.content_hash(), sess.embedding_method, tuple(x))
         curves["random labels (simulated, 3 runs)"] = (list(x), mean)
@@ -69,8 +79,31 @@ if points:
         "One point per retraining round. The simulated baseline trains the same model on the same number of "
         "randomly chosen items labeled by the ground truth: above it, your choices of what to label pay off."
     )
+    last = history[-1]
+    if last.get("n_pseudo") is not None and last.get("accuracy_pseudo") is not None:
+        human, pseudo_acc = last["accuracy_human"], last["accuracy_pseudo"]
+        verdict = "helps" if pseudo_acc > human + 0.005 else "hurts" if pseudo_acc < human - 0.005 else "changes little"
+        st.caption(
+            f"Pseudo-labels in round {last['round']}: {last['n_pseudo']:,} confident items (per-class bars "
+            f"calibrated on your labels). With them {pseudo_acc:.1%}, without {human:.1%}: using them {verdict}. "
+            "They are never stored or exported as labels; the sidebar toggle decides whether training uses them."
+        )
 else:
     st.info("No rounds yet. Label items of at least two classes (Explore or Queue), then press **Retrain now**.")
+
+suggested = [r for r in sess.suggestion_curve() if r["accuracy"] is not None]
+if suggested:
+    st.subheader("Suggestion accuracy")
+    st.plotly_chart(suggestion_figure(suggested), key="suggestions")
+    latest = suggested[-1]
+    answered = latest["accepted"] + latest["corrected"]
+    when = "since the last round" if latest["round"] is None else f"before round {latest['round']}"
+    st.caption(
+        f"Queue answers {when}: the suggestion was right for {latest['accepted']} of {answered} suggestions "
+        f"({latest['accuracy']:.0%}). Each point is one model, measured on the items it suggested a class for "
+        "(accepted vs corrected) until the next retraining: items the queue picks are hard ones, so this runs "
+        "below the test accuracy."
+    )
 
 if sess.model is not None:
     past, stabilities = _past_rounds(db_url(), sess.project, tuple(str(h["created_at"]) for h in history))
@@ -81,6 +114,7 @@ if sess.model is not None:
         coverage_panel(sess, past)
     disputed_panel(sess)
     provenance_panel(sess)
+    difficulty_panel(sess)
 
 conf = sess.confusion()
 if conf is not None:

@@ -33,6 +33,21 @@ class Embedding:
     X_test: np.ndarray | None  # (N_test, d) for pool.test, when the pool has one
     method: str
     from_cache: bool = False
+    params: dict | None = None  # the embedder's full params, so a view can go through the same fitted embedder
+    cache_dir: Path | None = None  # where it was cached (and learned embedders keep their weights)
+    view: str | None = None  # None: the images as they are; "hflip": their mirror images (see VIEWS)
+
+
+# Views: the same images transformed, embedded by the embedder *fitted on the originals* (same PCA basis, same
+# trained network); never fitted on the view itself. Used by the flip-consistency score and strategy.
+VIEWS = {"hflip": "each image mirrored left to right"}
+
+
+def apply_view(images: np.ndarray, view: str) -> np.ndarray:
+    """(N, H, W[, 3]) images seen through ``view``; "hflip" reverses the width axis (a view, no copy)."""
+    if view not in VIEWS:
+        raise ValueError(f"Unknown view {view!r}; choose one of {sorted(VIEWS)}.")
+    return images[:, :, ::-1]
 
 
 @dataclass(frozen=True)
@@ -154,11 +169,11 @@ def _check_finite(X: np.ndarray, what: str, ids: np.ndarray | None = None) -> No
         raise ValueError(f"{what} has NaN or inf in {len(rows)} rows ({shown}{more}); refusing to use it.")
 
 
-def _cache_hit_fits(hit: dict | None, pool: Pool) -> bool:
+def _cache_hit_fits(hit: dict | None, pool: Pool, with_test: bool = True) -> bool:
     """A cached entry is used only if it has one finite row per item (and per test item)."""
     if hit is None or "X" not in hit or hit["X"].ndim != 2 or len(hit["X"]) != len(pool):
         return False
-    if pool.test is not None and ("X_test" not in hit or len(hit["X_test"]) != len(pool.test)):
+    if with_test and pool.test is not None and ("X_test" not in hit or len(hit["X_test"]) != len(pool.test)):
         return False
     return all(np.isfinite(a).all() for a in hit.values())
 
@@ -169,11 +184,17 @@ def embed(
     params: dict | None = None,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    view: str | None = None,
 ) -> Embedding:
     """Embed the pool (and its test part), reusing the disk cache when the same work was done before.
 
     Learned embedders also get ``cache_dir`` to keep what they trained (``<cache_dir>/weights/``). A cached
     file is used only when it is readable, of this cache version, and holds one finite row per item.
+
+    ``view="hflip"`` embeds the pool's mirrored images (not its test part) through the embedder fitted on the
+    *original* images: the same PCA basis, the same trained or pretrained network (a learned embedder trains on
+    the originals if it has not yet, and saves that network for the plain embedding too). It is cached apart,
+    under a key that includes the view, so it is computed once.
     """
     if method not in EMBEDDERS:
         raise ValueError(f"Unknown embedder {method!r}; choose one of {sorted(EMBEDDERS)}.")
@@ -181,6 +202,14 @@ def embed(
     if not _fits(info, pool):
         raise ValueError(f"{method} needs {_NOUN[info.needs]}; {pool.name!r} holds {pool.kind}.")
     fn, defaults, version = info.load()
+    if view is not None:
+        if view not in VIEWS:
+            raise ValueError(f"Unknown view {view!r}; choose one of {sorted(VIEWS)}.")
+        if info.needs != "images" or "view" not in inspect.signature(fn).parameters:
+            raise ValueError(
+                f"The {view} view needs an image embedder that can embed new images; {method} cannot "
+                f"(it embeds {info.needs}{', as they came with the data' if method == 'precomputed' else ''})."
+            )
     unknown = set(params or {}) - set(defaults)
     if unknown:
         raise ValueError(f"{method} takes parameters {sorted(defaults)}; got unknown {sorted(unknown)}.")
@@ -188,19 +217,24 @@ def embed(
     if method == "precomputed":  # nothing to compute, nothing to cache
         X, X_test = fn(pool)
         _check_finite(X, "The precomputed embedding", pool.ids)
-        return Embedding(X, X_test, method)
+        return Embedding(X, X_test, method, params=full)
     cache_dir = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
-    key = cache.cache_key(pool.content_hash(), method, full if version is None else {**full, "_version": version})
+    keyed = full if version is None else {**full, "_version": version}
+    key = cache.cache_key(pool.content_hash(), method if view is None else f"{method}.{view}", keyed)
     hit = cache.load(cache_dir, key)
-    if _cache_hit_fits(hit, pool):
+    if _cache_hit_fits(hit, pool, with_test=view is None):
         if progress:
             progress(1.0, "loaded from cache")
-        return Embedding(hit["X"], hit.get("X_test"), method, from_cache=True)
+        X_test = hit.get("X_test") if view is None else None
+        return Embedding(hit["X"], X_test, method, True, full, cache_dir, view)
     if progress and (cache_dir / f"{key}.npz").exists():
         progress(0.0, "the cached embedding is unusable (damaged, or from an older alviz): computing it again")
     extra = {"cache_dir": cache_dir} if "cache_dir" in inspect.signature(fn).parameters else {}
+    if view is not None:
+        extra["view"] = view
     try:
         X, X_test = fn(pool, **full, progress=progress, **extra)
+        X_test = None if view is not None else X_test
     except ImportError as exc:  # an extra that is present but broken (a dependency missing or mismatched)
         hint = f" Reinstall it with `{info.install_command}`." if info.extra else ""
         raise ValueError(f"{method} could not import what it needs ({exc}).{hint}") from exc
@@ -211,4 +245,25 @@ def embed(
         arrays["X_test"] = np.asarray(X_test, dtype=np.float32)
         _check_finite(arrays["X_test"], f"The {method} embedding of the test part")
     cache.save(cache_dir, key, arrays)
-    return Embedding(X, arrays.get("X_test"), method)
+    return Embedding(X, arrays.get("X_test"), method, False, full, cache_dir, view)
+
+
+def _image_embedders(pool: Pool) -> list[str]:
+    return [n for n in available_for(pool) if EMBEDDERS[n].needs == "images"]
+
+
+def embed_view(pool: Pool, embedding: Embedding, view: str = "hflip", progress: Progress | None = None) -> np.ndarray:
+    """(N, d) rows for the ``view`` of each pool image, through the embedder that made ``embedding``, with its
+    params (same PCA basis, same network); computed once, then read from the cache. Clear ValueErrors for a pool
+    without images and for an embedding no embedder can extend to new images (one that came with the data)."""
+    if pool.images is None:
+        raise ValueError(f"The {view} view needs an image pool; {pool.name!r} holds {pool.kind}.")
+    if embedding.method not in EMBEDDERS or EMBEDDERS[embedding.method].needs != "images":
+        raise ValueError(
+            f"The {view} view needs the images embedded by an image embedder ({', '.join(_image_embedders(pool))}); "
+            f"this embedding ({embedding.method}) came with the data, so a mirrored image cannot be embedded."
+        )
+    out = embed(pool, embedding.method, embedding.params, embedding.cache_dir, progress, view=view)
+    if out.X.shape != embedding.X.shape:
+        raise ValueError(f"The {view} embedding has shape {out.X.shape}, the embedding {embedding.X.shape}.")
+    return out.X

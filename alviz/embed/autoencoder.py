@@ -63,6 +63,7 @@ def embed(
     seed: int = 0,
     progress=None,
     cache_dir=None,
+    view: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     import torch
     import torch.nn.functional as F
@@ -109,4 +110,9 @@ def embed(
         _torch.save_weights(encoder, path)
 
     encoder = encoder.to(dev).eval()
+    if view is not None:  # the network trained on the originals, applied to their mirror images; no test part
+        from alviz.embed import apply_view
+
+        images = apply_view(pool.images, view)
+        return _torch.infer(encoder, images, size, 256, dev, channels, progress, (0.9, 1.0), "codes"), None
     return _torch.infer_pool_and_test(encoder, pool, size, 256, dev, channels, progress, 0.9, "codes")

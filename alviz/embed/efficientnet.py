@@ -39,7 +39,9 @@ def load_model(size: int = 96):
     return model.eval()
 
 
-def embed(pool: Pool, size: int = 96, batch_size: int = 64, progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+def embed(
+    pool: Pool, size: int = 96, batch_size: int = 64, progress=None, view: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     import torch
 
     from alviz.embed import _torch
@@ -56,6 +58,11 @@ def embed(pool: Pool, size: int = 96, batch_size: int = 64, progress=None) -> tu
     def features(x: torch.Tensor) -> torch.Tensor:
         return model.extract_features((x - _MEAN) / _STD).mean(dim=(2, 3))
 
+    if view is not None:  # the same pretrained network on the mirror images; no test part
+        from alviz.embed import apply_view
+
+        X = _torch.infer(features, apply_view(pool.images, view), int(size), int(batch_size), dev, 3, progress)
+        return X, None
     n_test = len(pool.test) if pool.test is not None and pool.test.images is not None else 0
     share = len(pool) / (len(pool) + n_test)
     X = _torch.infer(features, pool.images, int(size), int(batch_size), dev, 3, progress, (0.0, share), "features")

@@ -8,6 +8,7 @@ from sklearn.decomposition import PCA
 from alviz.pool import Pool
 
 DEFAULTS = {"n_components": 50, "seed": 0}
+VERSION = 2  # 2: rows are the exact projection onto the fitted basis (transform), as the mirrored view's are
 
 
 def flatten_images(images: np.ndarray) -> np.ndarray:
@@ -15,7 +16,11 @@ def flatten_images(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-def embed(pool: Pool, n_components: int = 50, seed: int = 0, progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+def embed(
+    pool: Pool, n_components: int = 50, seed: int = 0, progress=None, view: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """PCA fit on the pool's pixels; with ``view`` ("hflip"), the PCA fit on the *original* pixels (the same basis
+    as without it) applied to the mirrored images, and no test part."""
     if pool.images is None:
         raise ValueError(f"pixels_pca needs an image pool; {pool.name!r} holds {pool.kind}.")
     X = flatten_images(pool.images)
@@ -23,7 +28,17 @@ def embed(pool: Pool, n_components: int = 50, seed: int = 0, progress=None) -> t
     pca = PCA(n_components=n_components, random_state=seed, svd_solver="randomized" if len(X) > 5000 else "auto")
     if progress:
         progress(0.1, "fitting PCA")
-    Z = pca.fit_transform(X).astype(np.float32)
+    # fit, then transform: the exact projection onto the basis (fit_transform's U·S differs from it by the randomized
+    # solver's error), so an image and its mirrored view are embedded by the very same map
+    pca.fit(X)
+    if view is not None:
+        from alviz.embed import apply_view
+
+        Z = pca.transform(flatten_images(apply_view(pool.images, view))).astype(np.float32)
+        if progress:
+            progress(1.0, "done")
+        return Z, None
+    Z = pca.transform(X).astype(np.float32)
     Z_test = None
     if pool.test is not None and pool.test.images is not None:
         if pool.test.images.shape[1:] != pool.images.shape[1:]:

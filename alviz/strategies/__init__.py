@@ -21,11 +21,13 @@ class QueryContext:
     proba: np.ndarray | None = None  # (N, C) predicted probabilities, None before the first model
     committee_proba: np.ndarray | None = None  # (M, N, C)
     model: Any = None  # the fitted learner
+    X_flip: np.ndarray | None = None  # (N, d) embeddings of the mirrored images (same embedder); image pools only
 
 
 Strategy = Callable[[QueryContext, int, np.random.Generator], np.ndarray]
 REGISTRY: dict[str, Strategy] = {}
 COMMITTEE = frozenset({"vote_entropy", "kl_consensus"})  # these need ctx.committee_proba
+NEEDS_FLIP = frozenset({"consistency"})  # these need ctx.X_flip (an image pool)
 
 
 def register(name: str) -> Callable[[Strategy], Strategy]:
@@ -78,7 +80,9 @@ def select(name: str, ctx: QueryContext, k: int, rng: np.random.Generator | int 
 # Strategies register themselves when their module is imported.
 from alviz.strategies import auto as _auto  # noqa: E402,F401
 from alviz.strategies import committee as _committee  # noqa: E402,F401
+from alviz.strategies import consistency as _consistency  # noqa: E402,F401
 from alviz.strategies import diversity as _diversity  # noqa: E402,F401
+from alviz.strategies import loss_prediction as _loss_prediction  # noqa: E402,F401
 from alviz.strategies import uncertainty as _uncertainty  # noqa: E402,F401
 
 random = _uncertainty.random
