@@ -1,16 +1,44 @@
 """Human decisions needed to reach 95% of the full-label accuracy, with three ways of working.
 
-A simulated annotator answers from the ground truth. Decisions: one lasso+label action, one accept (of a
-page of suggestions), one correction, one single label: each counts 1.
+A simulated annotator answers from the ground truth, and sees only what alviz shows: the thumbnails of a
+selection, the model's suggestions and the disputed-labels list. Decisions: one lasso+label action, one accept
+(of a page of suggestions), one correction, one single label, one keep/change of a disputed label: each counts 1.
+Looking (drawing a lasso and looking at its gallery without labeling) is not a decision.
+The target is 0.95 × the test accuracy of the same learner fit on every pool item with its true label, on the
+default embedding (pixels_pca).
 (a) single_queue: a queue of 10 items per round (strategy auto) with no suggestions: 1 decision per item.
 (b) queue_with_suggestions: the same queue shows the model's suggestions; the annotator corrects the wrong
     ones (1 each) and accepts the rest of the page with one click (1), as "Accept all shown" does.
-(c) lasso_then_queue: on the UMAP map the annotator lassoes clusters (k-means on the map) whose gallery looks
-    pure (majority class ≥ 80%) and labels each with its majority class (1 each); a mixed cluster is lassoed
-    again in four smaller parts, each labeled if it looks pure (1 each); then the annotator reviews the bulk
-    labels the model disputes (1 each) and continues as in (b).
-The last line printed is one JSON object:
+(c) lasso_then_queue, on the Explore page's UMAP map (blobs: k-means on the map):
+    1. a blob whose gallery looks pure (majority class ≥ PURE) is lassoed whole and labeled with its
+       majority class (1);
+    2. a mixed blob is looked at in PARTS (8) smaller regions (k-means within the blob); in each, the annotator
+       draws a tight lasso around its dense middle (the CORE (20%) share of the part's points nearest its center)
+       and labels it if its gallery looks pure (1 each). Tight lassos are how the annotator gets labels for
+       classes that never form a clean blob on a pixel map (Shirt, Pullover, Coat);
+    3. Train page, "Bulk labels the model disputes": Keep or "Change to" the model's class (1 each); an item
+       whose true class is neither is left alone (the panel offers no third choice);
+    4. the queue with suggestions, as in (b).
+Each seed (``--seeds``, default 0,1,2) draws its own pool subset, map and queue; one JSON line is printed per
+seed, and the last line is one JSON object with the median over the seeds of each count (and the per-seed values):
 {"single_queue": N, "queue_with_suggestions": N, "lasso_then_queue": N, "lasso_label_accuracy": x, ...}.
+The test part is all 10,000 Fashion-MNIST test images: with 2,000, the standard error of an accuracy near 0.78
+(0.9 points) was as large as the whole rise of the curve near the target, so the first round "at the target"
+was mostly a lucky draw of the test set (single runs then varied 2x with the seed).
+
+What did not help (measured while building this flow; counts are per seed, so compare medians over seeds):
+lassoing mixed blobs in whole parts (93% right labels but none for Shirt and Coat, 0.67 accuracy after the lasso
+phase vs about 0.75 with tight lassos); a stricter purity for whole blobs (cleaner, but fewer labels for more
+lassos); lassoing regions of one predicted color once a model exists (their galleries look pure only where
+labels already are; the extra labels were about 85% right and did not raise accuracy); "Find more like these"
+grown from each tight lasso (80-90% pure, accuracy flat); reviewing disputed labels again during the queue;
+pseudo-labels in training (worse on 5 of 5 seeds); class-balanced weights; weighting lasso labels below queue
+labels (0.1: better on 2,000 test images, mixed on 10,000); a queue that prefers items whose suggestion is
+likely right (value = uncertainty / expected decisions: worse for (b) and (c)); other blob counts, part counts
+and core shares (15-60 blobs, 1-8 parts, 0.2-0.4 core: no setting below a third of (a) on 3 seeds).
+Why: with a pixel embedding, Shirt, Pullover and Coat share one region of the map, so lassos give them a few
+dozen labels each (about 5,000 labels in all); even with every lasso label right, the model trained on them
+stays near the target (0.788 vs 0.783 on seed 0), and the rest has to come item by item through the queue.
 """
 
 from __future__ import annotations
@@ -30,6 +58,10 @@ from alviz.strategies import QueryContext, select
 PAGE = 10
 PURE = 0.8  # the majority share at which a gallery looks like one class to the annotator
 MAX_ROUNDS = 400
+MIN_PART = 10  # a region of fewer points on the map is not worth a lasso
+CLUSTERS = 40  # blobs on the map
+PARTS = 8  # regions a mixed blob is looked at in
+CORE = 0.2  # share of a region's points (nearest its center) that a tight lasso takes
 
 
 def accuracy(X, y, mask, X_test, y_test, n_classes) -> tuple[float, Learner | None]:
@@ -59,57 +91,119 @@ def queue_loop(X, truth, X_test, y_test, n_classes, target, given, suggestions: 
     return decisions
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n-pool", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=2_000)
-    ap.add_argument("--clusters", type=int, default=60)
-    args = ap.parse_args()
+def _looks_pure(truth: np.ndarray, rows: np.ndarray, n_classes: int) -> int | None:
+    """The class a selection's gallery shows, when it looks like one class (majority ≥ PURE); else None."""
+    counts = np.bincount(truth[rows], minlength=n_classes)
+    return int(counts.argmax()) if len(rows) and counts.max() >= PURE * len(rows) else None
+
+
+def tight_middle(Z: np.ndarray, rows: np.ndarray, core: float) -> np.ndarray:
+    """The points a tight lasso around the dense middle of a region takes: the ``core`` share nearest its center."""
+    dist = np.linalg.norm(Z[rows] - np.median(Z[rows], axis=0), axis=1)
+    return rows[dist <= np.quantile(dist, core)]
+
+
+def lasso_phase(Z, truth, n_classes, clusters: int, parts: int, core: float, seed: int = 0):
+    """Steps 1-2 of (c): whole pure blobs, then tight lassos in the parts of mixed blobs.
+
+    Returns (given labels, rows labeled by lasso, whole-blob lassos, tight lassos)."""
+    given = np.full(len(Z), -1)
+    blobs = KMeans(clusters, n_init=3, random_state=seed).fit_predict(Z)
+    lassos, whole, tight = [], 0, 0
+    for b in range(clusters):
+        members = np.flatnonzero(blobs == b)
+        c = _looks_pure(truth, members, n_classes)
+        if c is not None:
+            given[members] = c
+            lassos.append(members)
+            whole += 1
+            continue
+        sub = KMeans(min(parts, len(members)), n_init=3, random_state=seed).fit_predict(Z[members])
+        for s in range(sub.max() + 1):
+            part = members[sub == s]
+            if len(part) < MIN_PART:
+                continue
+            sel = tight_middle(Z, part, core)
+            c = _looks_pure(truth, sel, n_classes)
+            if c is not None:
+                given[sel] = c
+                lassos.append(sel)
+                tight += 1
+    rows = np.unique(np.concatenate(lassos)) if lassos else np.empty(0, np.int64)
+    return given, rows, whole, tight
+
+
+def review_disputed(model: Learner, X, truth, given, rows) -> tuple[int, int]:
+    """Step 3 of (c): the disputed-bulk-labels panel. Returns (decisions, items left alone)."""
+    disputed = insight.disputed_labels(model.predict_proba(X), given, rows, threshold=0.8)
+    t = truth[disputed.rows]
+    change = t == disputed.predicted
+    keep = t == disputed.given
+    given[disputed.rows[change]] = disputed.predicted[change]
+    return int((change | keep).sum()), int((~(change | keep)).sum())
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> dict:
+    """The three flows on one seed's pool subset, map and queue draws."""
     if datasets.fashion_mnist_available():
-        pool = datasets.load_fashion_mnist(n_pool=args.n_pool, n_test=args.n_test)
+        pool = datasets.load_fashion_mnist(n_pool=args.n_pool, n_test=args.n_test, seed=seed)
     else:
         pool = datasets.load_sample()
-    emb = embed(pool, "pixels_pca")
+    emb = embed(pool, args.embedding)
     X, X_test, truth, y_test = emb.X, emb.X_test, pool.y_true, pool.test.y_true
     C = len(pool.class_names)
     full_acc, _ = accuracy(X, truth, np.ones(len(X), bool), X_test, y_test, C)
     target = 0.95 * full_acc
     start = np.full(len(X), -1)
 
-    out = {"data": pool.name, "full_label_accuracy": round(full_acc, 4), "target": round(target, 4)}
-    out["single_queue"] = queue_loop(X, truth, X_test, y_test, C, target, start.copy(), False, 0)
-    out["queue_with_suggestions"] = queue_loop(X, truth, X_test, y_test, C, target, start.copy(), True, 0)
+    out = {"data": pool.name, "embedding": args.embedding, "seed": seed, "n_test": len(y_test)}
+    out.update(full_label_accuracy=round(full_acc, 4), target=round(target, 4))
+    out["single_queue"] = queue_loop(X, truth, X_test, y_test, C, target, start.copy(), False, 0, seed)
+    out["queue_with_suggestions"] = queue_loop(X, truth, X_test, y_test, C, target, start.copy(), True, 0, seed)
 
-    # (c) lasso on the map: the clusters a person sees as blobs, labeled when their gallery looks pure
-    Z = umap_2d(X)
-    blobs = KMeans(args.clusters, n_init=3, random_state=0).fit_predict(Z)
-    given, decisions, lasso_rows = start.copy(), 0, []
-    for b in range(args.clusters):
-        members = np.flatnonzero(blobs == b)
-        # a mixed blob: the annotator lassoes its parts separately (4 smaller lassos looked at in turn)
-        parts = [members]
-        if np.bincount(truth[members], minlength=C).max() / len(members) < PURE:
-            sub = KMeans(4, n_init=3, random_state=0).fit_predict(Z[members])
-            parts = [members[sub == s] for s in range(4)]
-        for part in parts:
-            counts = np.bincount(truth[part], minlength=C)
-            if len(part) and counts.max() / len(part) >= PURE:
-                given[part] = counts.argmax()
-                decisions += 1
-                lasso_rows.append(part)
-    lasso_rows = np.concatenate(lasso_rows) if lasso_rows else np.empty(0, np.int64)
+    # (c) lasso on the map, then the disputed labels, then the queue with suggestions
+    Z = umap_2d(X, seed=seed)
+    given, lasso_rows, whole, tight = lasso_phase(Z, truth, C, args.clusters, args.parts, args.core, seed)
+    decisions = whole + tight
     out["lasso_actions"] = decisions
+    out["lasso_whole_blobs"] = whole
+    out["lasso_tight"] = tight
     out["lasso_labeled_items"] = len(lasso_rows)
     out["lasso_label_accuracy"] = round(float((given[lasso_rows] == truth[lasso_rows]).mean()), 4)
-    # review what the model disputes among the lasso labels (a fix or a keep: 1 decision each)
-    _, model = accuracy(X, given, given >= 0, X_test, y_test, C)
+    acc, model = accuracy(X, given, given >= 0, X_test, y_test, C)
+    out["accuracy_after_lasso"] = round(acc, 4)
     if model is not None:
-        disputed = insight.disputed_labels(model.predict_proba(X), given, lasso_rows, threshold=0.8)
-        decisions += len(disputed.rows)
-        given[disputed.rows] = truth[disputed.rows]
-        out["disputed_reviewed"] = len(disputed.rows)
-    out["lasso_then_queue"] = queue_loop(X, truth, X_test, y_test, C, target, given, True, decisions)
+        n, left = review_disputed(model, X, truth, given, lasso_rows)
+        decisions += n
+        out["disputed_reviewed"], out["disputed_left"] = n, left
+        out["accuracy_after_review"] = round(accuracy(X, given, given >= 0, X_test, y_test, C)[0], 4)
+    out["lasso_then_queue"] = queue_loop(X, truth, X_test, y_test, C, target, given, True, decisions, seed)
+    out["queue_decisions_after_lasso"] = out["lasso_then_queue"] - decisions
     out["ratio_lasso_vs_single"] = round(out["lasso_then_queue"] / out["single_queue"], 3)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-pool", type=int, default=10_000)
+    ap.add_argument("--n-test", type=int, default=10_000, help="test images (Fashion-MNIST has 10,000)")
+    ap.add_argument("--embedding", default="pixels_pca", help="the embedding for the map and the model")
+    ap.add_argument("--clusters", type=int, default=CLUSTERS, help="blobs on the map (k-means on the UMAP)")
+    ap.add_argument("--parts", type=int, default=PARTS, help="regions a mixed blob is looked at in")
+    ap.add_argument("--core", type=float, default=CORE, help="share of a region a tight lasso takes")
+    ap.add_argument("--seeds", default="0,1,2", help="pool subset, map, queue and k-means seeds")
+    args = ap.parse_args()
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        runs.append(run_seed(args, seed))
+        print(json.dumps(runs[-1]), flush=True)
+    # the median of each count over the seeds; the ratio is the median of the per-seed ratios
+    keys = ["single_queue", "queue_with_suggestions", "lasso_then_queue", "lasso_label_accuracy", "lasso_actions"]
+    out = {"data": runs[0]["data"], "embedding": args.embedding, "seeds": [r["seed"] for r in runs]}
+    out["target"] = [r["target"] for r in runs]
+    for key in [*keys, "ratio_lasso_vs_single"]:
+        out[key] = float(np.median([r[key] for r in runs]))
+        out[f"{key}_per_seed"] = [r[key] for r in runs]
     print(json.dumps(out))
 
 
