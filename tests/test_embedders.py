@@ -196,6 +196,18 @@ def test_other_training_params_train_another_network(sample64):
     assert not b.from_cache and not np.allclose(a.X, b.X)
 
 
+def test_simsiam_auto_epochs_give_small_pools_more_training_within_bounds():
+    from alviz.embed.simsiam import MAX_EPOCHS, MIN_EPOCHS, resolve_epochs
+
+    # 2,000 images in batches of 64 make 32 steps an epoch: 40 epochs reach the 1,250 steps
+    assert resolve_epochs("auto", 2000, 64) == 40
+    assert resolve_epochs("auto", 10_000, 64) == MIN_EPOCHS  # 157 steps an epoch: 15 epochs are plenty
+    assert resolve_epochs("auto", 100, 64) == MAX_EPOCHS  # a tiny pool is not trained for hundreds of epochs
+    assert resolve_epochs(3, 2000, 64) == 3  # a number given by the caller is kept
+    with pytest.raises(ValueError, match='epochs must be a whole number or "auto"'):
+        embed(datasets.load_sample(), "simsiam", {"epochs": "many"})
+
+
 def test_learned_embedders_train_on_mixed_color_and_gray_folder_images(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "images" / "a"

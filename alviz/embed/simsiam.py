@@ -12,8 +12,13 @@ multi-scale readout (its last two stages pooled to 2x2 grids: 48 x ``width`` dim
 improves most. The trained backbone is saved under ``<cache>/weights/`` and reused when the same pool and params
 are asked again.
 
-Defaults are sized for a CPU: 15 epochs of a width-32 network on 32 px images, a few minutes for 2,000 images on
-2 cores (see benchmarks/embedders.py); on a GPU the same takes seconds, and more epochs pay off.
+Defaults are sized for a CPU: a width-32 network on 32 px images, trained for ``epochs="auto"``: enough epochs for
+about TARGET_STEPS optimizer steps, within MIN_EPOCHS..MAX_EPOCHS. A small pool gets more epochs because a short
+training, not the pool, was what held it back: on Fashion-MNIST 2k, 15 epochs (470 steps, 3 min on 2 cores) gave
+a linear probe of 0.834 and AUCs (margin / random) of 0.729 / 0.705, below pixels->PCA's 0.713 for random picks;
+40 epochs (1,280 steps, 8 min) gave 0.839 and 0.747 / 0.728. From about 5,300 items on, 15 epochs already make
+that many steps (10k: 2,340 steps, 15-27 min as the machine is idle or busy; 0.881 and 0.736 / 0.705 against
+pixels->PCA's 0.831 and 0.733 / 0.693). On a GPU the same takes seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from alviz.pool import Pool
 
 DEFAULTS = {
-    "epochs": 15,
+    "epochs": "auto",
     "batch_size": 64,
     "size": 32,
     "width": 32,
@@ -33,6 +38,8 @@ DEFAULTS = {
     "min_scale": 0.5,
     "seed": 0,
 }
+MIN_EPOCHS, MAX_EPOCHS = 15, 40
+TARGET_STEPS = 1250  # optimizer steps that "auto" aims for (see the module doc)
 VERSION = 1  # bump when the network or the training changes, so caches and saved weights are not reused
 
 
@@ -92,6 +99,18 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
     return _torch.weights_file(cache_dir, key)
 
 
+def resolve_epochs(epochs: int | str, n_items: int, batch_size: int) -> int:
+    """The epochs to train for: ``"auto"`` (about TARGET_STEPS optimizer steps, within MIN_EPOCHS..MAX_EPOCHS)
+    or a whole number given by the caller."""
+    if epochs == "auto":
+        steps_per_epoch = -(-n_items // max(2, min(int(batch_size), n_items)))
+        return int(min(MAX_EPOCHS, max(MIN_EPOCHS, -(-TARGET_STEPS // steps_per_epoch))))
+    try:
+        return int(epochs)
+    except (TypeError, ValueError):
+        raise ValueError(f'epochs must be a whole number or "auto"; got {epochs!r}.') from None
+
+
 def _check(pool: Pool, epochs, batch_size, size, width, lr, min_scale) -> None:
     if pool.images is None:
         raise ValueError(f"simsiam needs an image pool; {pool.name!r} holds {pool.kind}.")
@@ -107,7 +126,7 @@ def _check(pool: Pool, epochs, batch_size, size, width, lr, min_scale) -> None:
 
 def embed(
     pool: Pool,
-    epochs: int = 15,
+    epochs: int | str = "auto",
     batch_size: int = 64,
     size: int = 32,
     width: int = 32,
@@ -123,9 +142,10 @@ def embed(
 
     from alviz.embed import _torch
 
-    _check(pool, epochs, batch_size, size, width, lr, min_scale)
     params = dict(epochs=epochs, batch_size=batch_size, size=size, width=width, lr=lr, min_scale=min_scale, seed=seed)
-    size, epochs = int(size), int(epochs)
+    epochs = resolve_epochs(epochs, len(pool), batch_size)
+    _check(pool, epochs, batch_size, size, width, lr, min_scale)
+    size = int(size)
     dev = _torch.device()
     gen = _torch.seeded(seed)
     channels = _torch.channels_of(pool.images)
