@@ -88,6 +88,14 @@ def test_image_embedder_gives_finite_float32_rows_for_pool_and_test(sample64, me
     assert emb.X_test.shape == (16, emb.X.shape[1]) and np.isfinite(emb.X_test).all()
 
 
+@pytest.mark.parametrize("method", [pytest.param(m, marks=needs(m)) for m in ("efficientnet_lite0", "simsiam")])
+def test_cnn_readouts_are_power_normalized_to_unit_rows_that_keep_the_images_apart(sample64, method):
+    emb = embed(sample64, method, FAST[method])
+    for X in (emb.X, emb.X_test):
+        np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-4)
+    assert len(np.unique(emb.X.round(4), axis=0)) == 64  # no collapse onto a few directions
+
+
 @pytest.mark.parametrize("method", IMAGE_CASES)
 def test_image_embedder_is_repeatable_for_a_seed(sample64, method, tmp_path):
     first = embed(sample64, method, FAST[method], cache_dir=tmp_path / "a")

