@@ -39,6 +39,8 @@ and core shares (15-60 blobs, 1-8 parts, 0.2-0.4 core: no setting below a third 
 Why: with a pixel embedding, Shirt, Pullover and Coat share one region of the map, so lassos give them a few
 dozen labels each (about 5,000 labels in all); even with every lasso label right, the model trained on them
 stays near the target (0.788 vs 0.783 on seed 0), and the rest has to come item by item through the queue.
+Where the classes do form blobs, the flow does what it is for: ``--data digits`` (20 blobs, seeds 0-2) needs
+20 decisions (20/20/21, all lassos: the target is reached before the queue) against 90 for (a), a ratio of 0.22.
 """
 
 from __future__ import annotations
@@ -145,7 +147,9 @@ def review_disputed(model: Learner, X, truth, given, rows) -> tuple[int, int]:
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
     """The three flows on one seed's pool subset, map and queue draws."""
-    if datasets.fashion_mnist_available():
+    if args.data == "digits":
+        pool = datasets.load_digits_pool(seed=seed)
+    elif datasets.fashion_mnist_available():
         pool = datasets.load_fashion_mnist(n_pool=args.n_pool, n_test=args.n_test, seed=seed)
     else:
         pool = datasets.load_sample()
@@ -185,21 +189,25 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--data", choices=["fashion-mnist", "digits"], default="fashion-mnist")
     ap.add_argument("--n-pool", type=int, default=10_000)
     ap.add_argument("--n-test", type=int, default=10_000, help="test images (Fashion-MNIST has 10,000)")
     ap.add_argument("--embedding", default="pixels_pca", help="the embedding for the map and the model")
-    ap.add_argument("--clusters", type=int, default=CLUSTERS, help="blobs on the map (k-means on the UMAP)")
+    ap.add_argument("--clusters", type=int, help=f"blobs on the map (k-means on it); default {CLUSTERS}, digits 20")
     ap.add_argument("--parts", type=int, default=PARTS, help="regions a mixed blob is looked at in")
     ap.add_argument("--core", type=float, default=CORE, help="share of a region a tight lasso takes")
     ap.add_argument("--seeds", default="0,1,2", help="pool subset, map, queue and k-means seeds")
     args = ap.parse_args()
+    if args.clusters is None:  # digits' map shows ten clean islands: about two lassos each
+        args.clusters = 20 if args.data == "digits" else CLUSTERS
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         runs.append(run_seed(args, seed))
         print(json.dumps(runs[-1]), flush=True)
     # the median of each count over the seeds; the ratio is the median of the per-seed ratios
     keys = ["single_queue", "queue_with_suggestions", "lasso_then_queue", "lasso_label_accuracy", "lasso_actions"]
-    out = {"data": runs[0]["data"], "embedding": args.embedding, "seeds": [r["seed"] for r in runs]}
+    out = {"data": runs[0]["data"], "embedding": args.embedding, "clusters": args.clusters}
+    out["seeds"] = [r["seed"] for r in runs]
     out["target"] = [r["target"] for r in runs]
     for key in [*keys, "ratio_lasso_vs_single"]:
         out[key] = float(np.median([r[key] for r in runs]))
