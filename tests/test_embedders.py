@@ -205,6 +205,7 @@ def test_other_training_params_train_another_network(sample64):
 
 
 def test_simsiam_auto_epochs_give_small_pools_more_training_within_bounds():
+    from alviz.embed import simsiam
     from alviz.embed.simsiam import MAX_EPOCHS, MIN_EPOCHS, resolve_epochs
 
     # 2,000 images in batches of 64 make 32 steps an epoch: 40 epochs reach the 1,250 steps
@@ -212,6 +213,8 @@ def test_simsiam_auto_epochs_give_small_pools_more_training_within_bounds():
     assert resolve_epochs("auto", 10_000, 64) == MIN_EPOCHS  # 157 steps an epoch: 15 epochs are plenty
     assert resolve_epochs("auto", 100, 64) == MAX_EPOCHS  # a tiny pool is not trained for hundreds of epochs
     assert resolve_epochs(3, 2000, 64) == 3  # a number given by the caller is kept
+    big = Pool(name="big", ids=[str(i) for i in range(10_000)], images=np.zeros((10_000, 2, 2), np.uint8))
+    assert simsiam.weights_path(big, {"epochs": "auto"}) == simsiam.weights_path(big, {"epochs": MIN_EPOCHS})
     with pytest.raises(ValueError, match='epochs must be a whole number or "auto"'):
         embed(datasets.load_sample(), "simsiam", {"epochs": "many"})
 

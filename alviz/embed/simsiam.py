@@ -96,6 +96,8 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
     from alviz.embed import _torch, cache
 
     full = {**DEFAULTS, **(params or {})}
+    # keyed by the epochs actually trained: "auto" at 10k and an explicit 15 share one backbone
+    full["epochs"] = resolve_epochs(full["epochs"], len(pool), full["batch_size"])
     cache_dir = cache_dir if cache_dir is not None else cache.default_cache_dir()
     key = cache.cache_key(pool.content_hash(), "simsiam-backbone", {**full, "_version": WEIGHTS_VERSION})
     return _torch.weights_file(cache_dir, key)
