@@ -18,8 +18,8 @@ training, not the pool, was what held it back. Fashion-MNIST 2k, 2 cores, raw re
 3 min) gave a linear probe of 0.834 and active-learning AUCs (margin / random) of 0.729 / 0.705, below
 pixels->PCA's 0.727 / 0.713; 40 epochs (1,280 steps, 8 min) gave 0.839 and 0.747 / 0.728, and 0.849 and
 0.751 / 0.733 power-normalized. From about 5,300 items on, 15 epochs already make that many steps (10k: 2,340
-steps, 15-27 min as the machine is idle or busy; power-normalized 0.883 and 0.745 / 0.718 against pixels->PCA's
-0.831 and 0.733 / 0.693). On a GPU the same takes seconds.
+steps, about 15 min idle (1 min an epoch), 27 min on a busy machine; power-normalized 0.883 and 0.745 / 0.718
+against pixels->PCA's 0.831 and 0.733 / 0.693). On a GPU the same takes seconds.
 """
 
 from __future__ import annotations
