@@ -24,6 +24,7 @@ from alviz.strategies.consistency import NeedsImages, symmetric_kl
 
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
+LOOK_ALIKES = 9  # with the item itself a group of 10: in human_effort 154 decisions against 195 with 20
 
 
 @dataclass(frozen=True)
@@ -437,6 +438,17 @@ class Session:
         background; exact search until then. ``last_neighbor_search`` says which one answered."""
         found, self.last_neighbor_search = neighbors.more_like(self.X, rows, n, exclude=self.labeled, seed=self.seed)
         return found
+
+    def look_alikes(self, row: int, n: int = LOOK_ALIKES) -> np.ndarray:
+        """An unlabeled item followed by its ``n`` nearest unlabeled items: a queue item the annotator can label
+        together with its look-alikes in one action when they all show the same class (``human_effort``: after
+        the lassos, 154 decisions to the target instead of 214, medians of 3 seeds)."""
+        row = int(row)
+        if not 0 <= row < len(self.X):
+            raise ValueError(f"row must lie in 0..{len(self.X) - 1}; got {row}.")
+        if self.labeled[row]:
+            raise ValueError(f"Item {self.pool.ids[row]} is labeled already; look-alikes are for unlabeled items.")
+        return np.concatenate([[row], self.more_like(np.array([row]), n)]).astype(np.int64)
 
     def difficulty(self, n_clusters: int = 20) -> difficulty.Difficulty:
         """Items and clusters ranked by how hard they are (committee uncertainty and disagreement), for

@@ -461,3 +461,20 @@ def test_queue_and_compare_offer_consistency_and_loss_prediction(db, sample_trut
     assert not at.error
     assert len([b for b in at.button if b.key and b.key.startswith("set_")]) == 4
     assert strategy in go_to(at, "compare").multiselect(key="cmp_strategies").options
+
+
+def test_queue_labels_an_item_with_its_look_alikes_in_one_bulk_action(db, sample_truth):
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    run(at.number_input(key="look_alikes_n").set_value(7))
+    row = at.session_state["queue"][0]
+    run(at.selectbox(key=f"look_alikes_class_{row}").select(names[8]))
+    run(at.button(key="look_alikes_label").click())
+    bulk = [e for e in stored_events(db) if e["source"] == "bulk" and e["label"] == names[8]]
+    new = [e for e in bulk if e["item_id"] not in {load_sample().ids[r] for r in rows_of(y_true, 8, 10)}]
+    assert len(new) == 8 and len({e["action_id"] for e in new}) == 1  # the item and its 7 look-alikes, one action
+    assert load_sample().ids[row] in {e["item_id"] for e in new}
+    assert labeled_metric(at) == 28
+    assert row not in at.session_state["queue"]  # it left the queue

@@ -138,3 +138,24 @@ def test_editing_the_label_set_refuses_what_makes_no_sense(make_session, vector_
         sess.rename_class("up", "down")
     with pytest.raises(ValueError, match="cannot be empty"):
         sess.rename_class("left", "  ")
+
+
+def test_look_alikes_are_the_item_then_its_nearest_unlabeled_items(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([1], "left", source="single")
+    group = sess.look_alikes(0, 4)
+    assert group[0] == 0 and len(group) == 5 and 1 not in group.tolist()
+    d = ((sess.X - sess.X[0]) ** 2).sum(axis=1)
+    d[[0, 1]] = np.inf
+    assert group[1:].tolist() == np.argsort(d, kind="stable")[:4].tolist()  # nearest first, all of cluster 0-5
+    sess.label(group, "left", source="bulk")
+    assert set(np.flatnonzero(sess.labeled)) == {0, 1, 2, 3, 4, 5}
+
+
+def test_look_alikes_refuse_a_labeled_item_or_a_row_outside_the_pool(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([2], "left", source="single")
+    with pytest.raises(ValueError, match="labeled already"):
+        sess.look_alikes(2)
+    with pytest.raises(ValueError, match="row must lie in 0..11"):
+        sess.look_alikes(12)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from alviz.gallery import montage
 from alviz.markup import md
-from alviz.session import Session
+from alviz.session import LOOK_ALIKES, Session
 from alviz.store import StoreError
 from views._keys import last_key
 from views._qc import qc_block
@@ -146,6 +146,45 @@ def _focus(row: int) -> None:
             with st.popover("Why this item?"):
                 _why(row)
             _controls(row, show_suggestion=False)
+    _look_alikes(row, suggestion)
+
+
+def _look_alikes(row: int, suggestion: int | None) -> None:
+    """The item with its nearest unlabeled look-alikes: one action labels them all when they show one class."""
+    with st.expander("Label it with its look-alikes"):
+        n = int(st.columns([1, 4])[0].number_input("Look-alikes", 1, 200, LOOK_ALIKES, key="look_alikes_n"))
+        try:
+            group = sess.look_alikes(row, n)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        st.caption(
+            f"This item (first) and the {len(group) - 1} unlabeled items nearest to it in the embedding. "
+            "When they all show one class, label them in one action; when not, answer the item alone above."
+        )
+        if pool.images is not None:
+            st.image(montage(pool.images[group], columns=10, scale=3))
+        elif pool.texts is not None:
+            st.dataframe({"text": [str(pool.texts[r])[:200] for r in group]}, hide_index=True)
+        if not sess.class_names:
+            st.caption("Label a class on the Explore page first.")
+            return
+        left, right = st.columns([3, 1])
+        name = left.selectbox(
+            "Class",
+            sess.class_names,
+            index=suggestion or 0,
+            key=f"look_alikes_class_{row}",
+            label_visibility="collapsed",
+        )
+        if right.button(f"Label all {len(group)}", key="look_alikes_label", type="primary"):
+            try:
+                stored = sess.label(group, name, source="bulk")  # unverified one by one: disputable like a lasso
+            except (ValueError, StoreError) as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["toast"] = f"Labeled {stored:,} items as “{md(name)}”."
+                st.rerun()
 
 
 _focus(queue[0])
