@@ -90,40 +90,12 @@ def accuracy(X, y, mask, X_test, y_test, n_classes) -> tuple[float, Learner | No
     return float((m.predict(X_test) == y_test).mean()), m
 
 
-def queue_loop(
-    X, truth, X_test, y_test, n_classes, target, given, suggestions: bool, decisions: int, seed=0, trace=None
-):
-    """Rounds of PAGE queued items until the target accuracy; returns total decisions.
+def queue_loop(X, truth, X_test, y_test, n_classes, target, given, answer, decisions: int, seed=0, trace=None) -> int:
+    """Rounds of PAGE queued items (strategy auto) until the target accuracy; returns total decisions.
 
-    ``trace``, a list, receives (decisions, accuracy) before each round."""
+    ``answer(rows, proba, given)`` labels a page in ``given`` and returns its decisions; ``trace``, a list,
+    receives (decisions, accuracy) before each round."""
     rng = np.random.default_rng(seed)
-    for _ in range(MAX_ROUNDS):
-        mask = given >= 0
-        acc, model = accuracy(X, given, mask, X_test, y_test, n_classes)
-        if trace is not None:
-            trace.append((decisions, acc))
-        if acc >= target:
-            return decisions
-        proba = None if model is None else model.predict_proba(X)
-        ctx = QueryContext(X=X, labeled=mask, y=given, proba=proba, model=model)
-        rows = select("auto", ctx, PAGE, rng)
-        if suggestions and proba is not None:
-            wrong = proba[rows].argmax(axis=1) != truth[rows]
-            decisions += int(wrong.sum()) + int((~wrong).any())  # corrections + one "accept the rest"
-        else:
-            decisions += len(rows)
-        given[rows] = truth[rows]
-    return decisions
-
-
-def look_alike_loop(
-    X, truth, X_test, y_test, n_classes, target, given, decisions: int, seed: int, n_alikes: int, trace=None
-):
-    """Step 4 of (d): the queue with suggestions, each item looked at with its look-alikes first.
-
-    Returns (total decisions, items labeled in groups, of them wrong)."""
-    rng = np.random.default_rng(seed)
-    grouped = grouped_wrong = 0
     for _ in range(MAX_ROUNDS):
         mask = given >= 0
         acc, model = accuracy(X, given, mask, X_test, y_test, n_classes)
@@ -131,26 +103,61 @@ def look_alike_loop(
             trace.append((decisions, acc))
         if acc >= target:
             break
-        proba = model.predict_proba(X)
+        proba = None if model is None else model.predict_proba(X)
         rows = select("auto", QueryContext(X=X, labeled=mask, y=given, proba=proba, model=model), PAGE, rng)
-        accept_rest = False
+        decisions += answer(rows, proba, given)
+    return decisions
+
+
+def single_answers(truth):
+    """(a): one decision per item."""
+
+    def answer(rows, proba, given) -> int:
+        given[rows] = truth[rows]
+        return len(rows)
+
+    return answer
+
+
+def suggested_answers(truth):
+    """(b): the wrong suggestions corrected (1 each), the rest of the page accepted with one click (1)."""
+
+    def answer(rows, proba, given) -> int:
+        given[rows] = truth[rows]
+        if proba is None:
+            return len(rows)
+        wrong = proba[rows].argmax(axis=1) != truth[rows]
+        return int(wrong.sum()) + int((~wrong).any())
+
+    return answer
+
+
+class LookAlikeAnswers:
+    """(d), step 4: each queued item is looked at with its look-alikes first; a gallery that looks pure is labeled
+    with its class in one action, else the item is answered as in (b). Counts the items labeled in groups."""
+
+    def __init__(self, X, truth, n_classes: int, n_alikes: int) -> None:
+        self.X, self.truth, self.n_classes, self.n_alikes = X, truth, n_classes, n_alikes
+        self.grouped = self.grouped_wrong = 0
+
+    def __call__(self, rows, proba, given) -> int:
+        decisions, accept_rest = 0, False
         for row in rows:
             if given[row] >= 0:  # an earlier item's group took it: it left the queue
                 continue
-            group = np.concatenate([[row], insight.more_like(X, [row], n_alikes, exclude=given >= 0)])
-            c = _looks_pure(truth, group, n_classes)
+            group = np.concatenate([[row], insight.more_like(self.X, [row], self.n_alikes, exclude=given >= 0)])
+            c = _looks_pure(self.truth, group, self.n_classes)
             if c is not None:  # "Label all" with the class the gallery shows
                 given[group] = c
                 decisions += 1
-                grouped += len(group)
-                grouped_wrong += int((truth[group] != c).sum())
+                self.grouped += len(group)
+                self.grouped_wrong += int((self.truth[group] != c).sum())
             else:  # the item alone: a correction, or left to the page's "accept the rest"
-                right = proba[row].argmax() == truth[row]
-                accept_rest |= bool(right)
+                right = bool(proba[row].argmax() == self.truth[row])
+                accept_rest |= right
                 decisions += int(not right)
-                given[row] = truth[row]
-        decisions += int(accept_rest)
-    return decisions, grouped, grouped_wrong
+                given[row] = self.truth[row]
+        return decisions + int(accept_rest)
 
 
 def _looks_pure(truth: np.ndarray, rows: np.ndarray, n_classes: int) -> int | None:
@@ -224,11 +231,12 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     out.update(full_label_accuracy=round(full_acc, 4), target=round(target, 4))
     traces: dict[str, list] = {"single_queue": [], "queue_with_suggestions": [], "lasso_then_queue": []}
     out["single_queue"] = queue_loop(
-        X, truth, X_test, y_test, C, target, start.copy(), False, 0, seed, traces["single_queue"]
+        X, truth, X_test, y_test, C, target, start.copy(), single_answers(truth), 0, seed, traces["single_queue"]
     )
     out["queue_with_suggestions"] = queue_loop(
-        X, truth, X_test, y_test, C, target, start.copy(), True, 0, seed, traces["queue_with_suggestions"]
-    )
+        X, truth, X_test, y_test, C, target, start.copy(), suggested_answers(truth), 0, seed,
+        traces["queue_with_suggestions"],
+    )  # fmt: skip
 
     # (c) lasso on the map, then the disputed labels, then the queue with suggestions
     Z = umap_2d(X, seed=seed)
@@ -248,16 +256,18 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         out["accuracy_after_review"] = round(accuracy(X, given, given >= 0, X_test, y_test, C)[0], 4)
     after_lasso = given.copy()
     out["lasso_then_queue"] = queue_loop(
-        X, truth, X_test, y_test, C, target, given, True, decisions, seed, traces["lasso_then_queue"]
-    )
+        X, truth, X_test, y_test, C, target, given, suggested_answers(truth), decisions, seed,
+        traces["lasso_then_queue"],
+    )  # fmt: skip
     # (d) the same lassos and review, then the queue with look-alikes
     traces["lasso_then_look_alikes"] = []
-    total, grouped, wrong = look_alike_loop(
-        X, truth, X_test, y_test, C, target, after_lasso, decisions, seed, args.look_alikes,
-        traces["lasso_then_look_alikes"],
-    )  # fmt: skip
+    look = LookAlikeAnswers(X, truth, C, args.look_alikes)
+    total = queue_loop(
+        X, truth, X_test, y_test, C, target, after_lasso, look, decisions, seed, traces["lasso_then_look_alikes"]
+    )
     out["lasso_then_look_alikes"] = total
-    out["look_alike_labels"], out["look_alike_label_accuracy"] = grouped, round(1 - wrong / max(grouped, 1), 4)
+    out["look_alike_labels"] = look.grouped
+    out["look_alike_label_accuracy"] = round(1 - look.grouped_wrong / max(look.grouped, 1), 4)
     out["ratio_look_alikes_vs_single"] = round(total / out["single_queue"], 3)
     out["queue_decisions_after_lasso"] = out["lasso_then_queue"] - decisions
     out["ratio_lasso_vs_single"] = round(out["lasso_then_queue"] / out["single_queue"], 3)
