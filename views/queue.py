@@ -166,6 +166,8 @@ def _look_alikes(row: int, suggestion: int | None) -> None:
             st.image(montage(pool.images[group], columns=10, scale=3))
         elif pool.texts is not None:
             st.dataframe({"text": [str(pool.texts[r])[:200] for r in group]}, hide_index=True)
+        else:  # vectors only: nothing to look at but the ids
+            st.caption(" · ".join(md(pool.ids[r]) for r in group))
         if not sess.class_names:
             st.caption("Label a class on the Explore page first.")
             return
