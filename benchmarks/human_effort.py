@@ -156,7 +156,7 @@ class LookAlikeAnswers:
                 self.grouped += len(group)
                 self.grouped_wrong += int((self.truth[group] != c).sum())
             else:  # the item alone: a correction, or left to the page's "accept the rest"
-                right = bool(proba[row].argmax() == self.truth[row])
+                right = proba is not None and bool(proba[row].argmax() == self.truth[row])
                 accept_rest |= right
                 decisions += int(not right)
                 given[row] = self.truth[row]
@@ -270,7 +270,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     )
     out["lasso_then_look_alikes"] = total
     out["look_alike_labels"] = look.grouped
-    out["look_alike_label_accuracy"] = round(1 - look.grouped_wrong / max(look.grouped, 1), 4)
+    out["look_alike_label_accuracy"] = round(1 - look.grouped_wrong / look.grouped, 4) if look.grouped else None
     out["ratio_look_alikes_vs_single"] = round(total / out["single_queue"], 3)
     out["queue_decisions_after_lasso"] = out["lasso_then_queue"] - decisions
     out["ratio_lasso_vs_single"] = round(out["lasso_then_queue"] / out["single_queue"], 3)
@@ -282,8 +282,8 @@ def first_reaching(trace: list[tuple[int, float]], accuracy_needed: float) -> in
     return next((d for d, acc in trace if acc >= accuracy_needed), None)
 
 
-def ratio_at_shares(traces: dict[str, list], full_acc: float) -> dict[str, float | None]:
-    """(c)/(a) for lower targets, read off the same runs (a run's path does not depend on where it stops):
+def ratio_at_shares(traces: dict[str, list], full_acc: float) -> dict[str, dict[str, float | None]]:
+    """(c)/(a) and (d)/(a) for lower targets, read off the same runs (a run's path does not depend on where it stops):
     how the ratio depends on the choice of 95%."""
     ratios = {}
     for flow in ("lasso_then_queue", "lasso_then_look_alikes"):
@@ -320,7 +320,8 @@ def main() -> None:
     out["seeds"] = [r["seed"] for r in runs]
     out["target"] = [r["target"] for r in runs]
     for key in [*keys, "ratio_lasso_vs_single"]:
-        out[key] = float(np.median([r[key] for r in runs]))
+        got = [r[key] for r in runs if r[key] is not None]  # None: no look-alike group was labeled
+        out[key] = float(np.median(got)) if got else None
         out[f"{key}_per_seed"] = [r[key] for r in runs]
     out["ratio_at_share"] = {}
     for flow, shares in runs[0]["ratio_at_share"].items():
