@@ -25,6 +25,37 @@ def _progress_bar(desc: str):
     return bar, update
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _oidc_configured() -> bool:
+    """Whether Streamlit's secrets (the app's folder, then the user's) hold an ``[auth]`` section for st.login."""
+    import tomllib
+
+    for path in (Path(__file__).resolve().parent.parent, Path.home()):
+        try:
+            if "auth" in tomllib.loads((path / ".streamlit" / "secrets.toml").read_text()):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def exposure_problems(host: str, env: dict[str, str]) -> list[str]:
+    """What a server listening on ``host`` lacks before others may reach it: a login and a data root.
+
+    Empty for loopback addresses: one local user may see their own files.
+    """
+    if host.strip().lower() in LOOPBACK or host.startswith("127."):
+        return []
+    missing = []
+    if not env.get("ALVIZ_CREDENTIALS", "").strip() and not _oidc_configured():
+        missing.append("a login (ALVIZ_CREDENTIALS, or [auth] in .streamlit/secrets.toml)")
+    if not env.get("ALVIZ_DATA_ROOT", "").strip():
+        missing.append("a data root (ALVIZ_DATA_ROOT)")
+    return missing
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
@@ -37,7 +68,16 @@ def cmd_app(args: argparse.Namespace) -> int:
         env["ALVIZ_DATA"] = args.data
     if args.db:
         env["ALVIZ_DB"] = args.db
+    problems = exposure_problems(args.host, env)
+    if problems and not args.insecure:
+        raise ValueError(
+            f"--host {args.host} lets anyone on the network in, so alviz needs {' and '.join(problems)} first; "
+            "or pass --insecure to run it open anyway."
+        )
+    if problems:
+        print(f"warning: listening on {args.host} without {' and '.join(problems)} (--insecure).", file=sys.stderr)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    cmd += ["--server.address", args.host]
     if args.headless:
         cmd += ["--server.headless", "true"]
     return subprocess.call(cmd, env=env, cwd=app.parent)
@@ -186,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database URL or SQLite file (default alviz.db, or $ALVIZ_DB)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it, and then needs "
+        "ALVIZ_CREDENTIALS or [auth] in secrets, and ALVIZ_DATA_ROOT)",
+    )
+    p.add_argument("--insecure", action="store_true", help="share the app without a login or data root anyway")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("embed", help="embed a pool and write emb.npz (X, ids)")

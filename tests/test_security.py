@@ -364,3 +364,69 @@ def test_with_an_oidc_provider_configured_the_app_asks_to_sign_in_through_it(tmp
     assert not at.exception, [e.message for e in at.exception]
     assert [b.key for b in at.sidebar.button] == ["oidc_login"]
     assert not at.get("plotly_chart") and not [t for t in at.text_input if t.key == "annotator"]
+
+
+# ------------------------------------------------------------------------------------- who can reach it
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Addresses with a socket listening on ``port`` (hex, from /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, _, p = local.rpartition(":")
+            if state == "0A" and int(p, 16) == port:  # 0A: LISTEN
+                found.add(addr)
+    return found
+
+
+def test_alviz_app_listens_on_this_machine_only_by_default(tmp_path):
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, ALVIZ_DB=str(tmp_path / "l.db"), ALVIZ_CACHE=str(tmp_path / "c"), ALVIZ_UMAP="0")
+    env.pop("ALVIZ_DATA_ROOT", None), env.pop("ALVIZ_CREDENTIALS", None)
+    cmd = [sys.executable, "-m", "alviz.cli", "app", "--headless", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "alviz app exited"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no answer on 127.0.0.1"
+                time.sleep(0.3)
+        assert _listening_addresses(port) == {"0100007F"}  # 127.0.0.1, and no 0.0.0.0 or ::
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+
+
+@pytest.mark.parametrize(
+    "env, missing",
+    [({}, ["ALVIZ_CREDENTIALS", "ALVIZ_DATA_ROOT"]), ({"ALVIZ_CREDENTIALS": "/x/users"}, ["ALVIZ_DATA_ROOT"])],
+)
+def test_sharing_the_app_on_the_network_needs_a_login_and_a_data_root(monkeypatch, capsys, env, missing):
+    for k in ("ALVIZ_CREDENTIALS", "ALVIZ_DATA_ROOT"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["app", "--host", "0.0.0.0", "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert all(m in err for m in missing) and "--insecure" in err
+
+
+def test_the_app_config_shows_users_no_tracebacks_and_binds_to_loopback():
+    import tomllib
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["server"]["address"] == "127.0.0.1"
