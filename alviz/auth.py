@@ -78,6 +78,13 @@ def check(path: str | os.PathLike, name: str, password: str) -> bool:
     return ok and encoded is not None
 
 
+def is_admin(name: str) -> bool:
+    """Whether ``name`` is in ``ALVIZ_ADMINS`` (comma-separated): admins may import labels on others' behalf.
+    Meaningful only behind a login, where names are proven."""
+    admins = {a.strip() for a in os.environ.get("ALVIZ_ADMINS", "").split(",") if a.strip()}
+    return name.strip() in admins
+
+
 def add_user(
     path: str | os.PathLike, name: str, password: str, replace: bool = False, iterations: int = ITERATIONS
 ) -> None:

@@ -153,21 +153,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from alviz.export import import_labels
+    from alviz.export import import_labels, import_summary
     from alviz.store import Store
 
     if not Path(args.file).is_file():
         raise FileNotFoundError(f"No labels file at {args.file}.")
     store = Store(args.db)
     try:
-        result = import_labels(store, args.project, args.file, importer=args.annotator)
+        result = import_labels(
+            store, args.project, args.file, importer=args.annotator, keep_annotators=args.keep_annotators
+        )
     finally:
         store.close()
-    skipped = f", skipped {result['skipped']} rows without an item id or label" if result["skipped"] else ""
-    print(
-        f"imported {result['imported']} labels into project {args.project!r} "
-        f"(annotators: {', '.join(result['annotators'])}){skipped}"
-    )
+    print(f"{import_summary(result)} into project {args.project!r} (annotators: {', '.join(result['annotators'])})")
     return 0
 
 
@@ -270,7 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--annotator",
         default=os.environ.get("ALVIZ_ANNOTATOR") or "import",
-        help="who imports (the action's owner, and the annotator of rows that name none)",
+        help="who imports: the labels are theirs unless --keep-annotators",
+    )
+    p.add_argument(
+        "--keep-annotators",
+        action="store_true",
+        help="keep the file's annotator column (you speak for them: use it to move a project between databases)",
     )
     p.set_defaults(func=cmd_import)
 

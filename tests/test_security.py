@@ -3,6 +3,7 @@ password logins that hold."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -430,3 +432,100 @@ def test_the_app_config_shows_users_no_tracebacks_and_binds_to_loopback():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert config["server"]["address"] == "127.0.0.1"
+
+
+# --------------------------------------------------------------------------------------------- imports
+
+
+def test_an_import_cannot_label_as_someone_else(tmp_path):
+    from alviz.export import import_labels
+
+    path = tmp_path / "forged.csv"
+    path.write_text("item_id,label,annotator\na,cat,alice\nb,dog,alice\n")
+    store = Store(tmp_path / "l.db")
+    result = import_labels(store, "p", path, importer="mallory")
+    events = store.events(store.project("p"))
+    assert {e["annotator"] for e in events} == {"mallory"} and result["imported_from"] == ["alice"]
+
+
+def test_an_admin_import_keeps_the_files_annotators(tmp_path, monkeypatch):
+    from alviz.export import import_labels
+
+    monkeypatch.setenv("ALVIZ_ADMINS", "root, carol")
+    assert auth.is_admin("carol") and not auth.is_admin("mallory")
+    path = tmp_path / "moved.csv"
+    path.write_text("item_id,label,annotator\na,cat,alice\n")
+    store = Store(tmp_path / "l.db")
+    import_labels(store, "p", path, importer="carol", keep_annotators=True)
+    assert [e["annotator"] for e in store.events(store.project("p"))] == ["alice"]
+
+
+def test_a_tiny_parquet_that_expands_to_many_rows_is_refused_before_reading(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from alviz import export
+
+    n = export.MAX_IMPORT_ROWS + 1
+    table = pa.table({"item_id": pa.array(["x"] * n), "label": pa.array(["y"] * n)})
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(table, path, compression="zstd")
+    assert path.stat().st_size < 64_000
+    with pytest.raises(ValueError, match="too large to import"):
+        read_labels(path)
+
+
+def test_a_csv_over_the_row_cap_is_refused(tmp_path, monkeypatch):
+    from alviz import export
+
+    monkeypatch.setattr(export, "MAX_IMPORT_ROWS", 100)
+    path = tmp_path / "many.csv"
+    path.write_text("item_id,label\n" + "".join(f"{k},a\n" for k in range(101)))
+    with pytest.raises(ValueError, match="more than 100 rows"):
+        read_labels(path)
+
+
+def test_csv_export_neutralizes_formulas_and_import_restores_them(tmp_path):
+    from alviz.export import export_labels, import_labels, labels_bytes
+
+    db = tmp_path / "l.db"
+    store = Store(db)
+    pid = store.project("p")
+    evil = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "'=already"]
+    store.add_labels(pid, [f"i{k}" for k in range(len(evil))], None, "alice", "bulk")
+    for k, lab in enumerate(evil):
+        store.add_labels(pid, [f"i{k}"], lab, "alice", "single")
+    out = tmp_path / "labels.csv"
+    export_labels(str(db), out)
+    cells = [c for line in out.read_text().splitlines()[1:] for c in line.split(",")]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    import_labels(store, "copy", out, importer="alice")
+    assert sorted(store.current_labels(store.project("copy")).values()) == sorted(evil)
+    assert set(pd.read_parquet(io.BytesIO(labels_bytes(store, "p", "parquet")))["label"]) == set(evil)
+
+
+def test_item_ids_with_spaces_survive_export_then_import(tmp_path):
+    from alviz.export import import_labels, labels_bytes
+
+    store = Store(tmp_path / "l.db")
+    store.add_labels(store.project("p"), [" a", "b "], "cat", "alice", "bulk")
+    import_labels(store, "copy", labels_bytes(store, "p", "csv"), fmt="csv", importer="alice")
+    assert sorted(store.current_labels(store.project("copy"))) == [" a", "b "]
+
+
+def test_an_import_with_dates_that_are_not_dates_is_refused(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("item_id,label,created_at\na,cat,2024-01-02\nb,dog,yesterday\n")
+    with pytest.raises(ValueError, match="1 rows have a time that is not a date.*yesterday"):
+        read_labels(path)
+
+
+def test_an_import_counts_unknown_ids_new_classes_and_skips_nul(tmp_path):
+    from alviz.export import import_labels, import_summary
+
+    path = tmp_path / "l.json"
+    path.write_text('[{"id": "a", "label": "cat"}, {"id": "zz", "label": "emu"}, {"id": "b", "label": "c\\u0000t"}]')
+    store = Store(tmp_path / "l.db")
+    result = import_labels(store, "p", path, importer="alice", pool_ids=["a", "b"], classes=["cat", "dog"])
+    assert (result["imported"], result["skipped"], result["unknown_ids"], result["new_classes"]) == (2, 1, 1, ["emu"])
+    assert "1 for ids not in this pool, 1 new class (emu)" in import_summary(result)

@@ -153,13 +153,23 @@ upload = st.file_uploader(
     key="import_file",
 )
 if upload is not None and st.button("Import", key="import", type="primary"):
+    from alviz.auth import is_admin
+    from views._identity import auth_mode
+
     try:
         result = export.import_labels(
-            store, sess.project, upload.getvalue(), fmt=Path(upload.name).suffix, importer=sess.annotator
+            store,
+            sess.project,
+            upload.getvalue(),
+            fmt=Path(upload.name).suffix,
+            importer=sess.annotator,
+            keep_annotators=auth_mode() != "open" and is_admin(sess.annotator),  # a typed name proves nothing
+            pool_ids=sess.pool.ids,
+            classes=sess.class_names,
         )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     else:
         sess.refresh()
-        skipped = f"; skipped {result['skipped']} rows without an item id or label" if result["skipped"] else ""
-        st.success(f"Imported {result['imported']:,} labels{skipped}. Undo on the Explore page takes them back.")
+        summary = export.import_summary(result)
+        st.success(f"{md(summary[:1].upper() + summary[1:])}. Undo on the Explore page takes them back.")
