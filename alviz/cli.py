@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +82,31 @@ def cmd_app(args: argparse.Namespace) -> int:
     cmd += ["--server.address", args.host]
     if args.headless:
         cmd += ["--server.headless", "true"]
-    return subprocess.call(cmd, env=env, cwd=app.parent)
+    return _run_server(cmd, env=env, cwd=app.parent)
+
+
+def _run_server(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
+    """Run the Streamlit server as a child that ends with this command.
+
+    SIGTERM, SIGINT and SIGHUP sent to ``alviz app`` are passed on to the server, which is then waited for: a
+    service manager stopping the wrapper must not leave the server holding the port.
+    """
+    child = subprocess.Popen(cmd, env=env, cwd=cwd)
+    forwarded = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+
+    def forward(signum: int, _frame) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # handlers can only be set from there
+        previous = {sig: signal.signal(sig, forward) for sig in forwarded}
+    try:
+        code = child.wait()  # a handled signal interrupts the wait only to run ``forward``; waiting resumes
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
 
 
 def _load_and_embed(data: str, method: str):
@@ -301,8 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # bad input, a missing file or folder, a full disk
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this input.", file=sys.stderr)
         return 2
     except Exception as exc:  # the store's errors and friends: one clear line, not a traceback
         from alviz.store import StoreError

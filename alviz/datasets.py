@@ -37,6 +37,63 @@ SAMPLE_FILE = "fashion_mnist_sample.npz"
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+# ------------------------------------------------------------------------------------- user's numpy files
+
+
+def _memory_budget() -> int:
+    """The most one array from a user's file may take: half the machine's memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        return 4 * 2**30
+
+
+def _check_npy_header(fp, name: str, stored: int, where: str) -> None:
+    """Refuse an array, from its header alone, that holds Python objects or claims more bytes than are stored
+    (a crafted header) or than memory allows."""
+    version = np.lib.format.read_magic(fp)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(fp)
+    if dtype.hasobject:
+        raise ValueError(f"{where}: arrays must be numeric or string, not Python objects ({name} is {dtype}).")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow on crafted shapes
+    if nbytes > stored:
+        raise ValueError(f"{where}: {name} claims a {shape} {dtype} array ({nbytes:,} bytes) but holds {stored:,}.")
+    if nbytes > _memory_budget():
+        raise ValueError(
+            f"{where}: {name} would take {nbytes / 2**30:.1f} GB, more than half of this machine's memory."
+        )
+
+
+def read_arrays(path: str | os.PathLike, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of a user's ``.npz`` (those in ``names``, else all), or the one array of a ``.npy`` as ``"X"``.
+
+    Every header is checked before its array is read (``_check_npy_header``); a file that is no numpy file, is cut
+    short or needs more memory than is free raises ``ValueError`` saying so, never numpy's advice to unpickle.
+    """
+    path = Path(path)
+    where = path.name
+    try:
+        if path.suffix.lower() == ".npy":
+            with open(path, "rb") as fp:
+                _check_npy_header(fp, "X", path.stat().st_size, where)
+            return {"X": np.load(path, allow_pickle=False)}
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename.removesuffix(".npy"): i for i in zf.infolist() if i.filename.endswith(".npy")}
+            wanted = [k for k in members if names is None or k in names]
+            for k in wanted:
+                with zf.open(members[k]) as fp:
+                    _check_npy_header(fp, k, members[k].file_size, where)
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in wanted}
+    except MemoryError:
+        raise ValueError(f"{where}: not enough memory to load its arrays.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where} could not be read as a numpy {path.suffix or '.npz'} file ({exc}).") from None
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 
@@ -217,13 +274,23 @@ EMBEDDING_FILES = ("embeddings.npz", "embeddings.npy")  # bring-your-own vectors
 _JUNK_FILES = {"thumbs.db", "desktop.ini"}
 
 
+def _max_image_pixels() -> int:
+    """Pixels per image alviz decodes at most (``ALVIZ_MAX_IMAGE_PIXELS``; 40 MP, a large camera's photo)."""
+    return int(os.environ.get("ALVIZ_MAX_IMAGE_PIXELS") or 40_000_000)
+
+
 def _image_to_array(path: Path, size: int) -> np.ndarray:
     """Open one image and return it as uint8 (size, size) gray or (size, size, 3) RGB, aspect kept, padded."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
         img.draft(img.mode, (size, size))  # JPEG only: decode at reduced scale, much faster for photos
+        limit = _max_image_pixels()
+        if img.width * img.height > limit:  # a few KB of PNG can claim gigabytes once decoded
+            raise ValueError(f"{img.width}x{img.height} pixels, more than the {limit:,} alviz decodes")
         img.load()
+        if max(img.size) > 4 * size:  # shrink before converting: a big RGBA copy costs 4 bytes a pixel
+            img.thumbnail((4 * size, 4 * size), Image.Resampling.BOX)
         img = ImageOps.exif_transpose(img)
         mode = img.mode
         if mode in ("I", "F") or mode.startswith("I;16"):
@@ -298,8 +365,8 @@ def load_image_folder(
             continue
         try:
             arr = _image_to_array(f, size)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            skipped.append(rel)
+        except (OSError, ValueError, SyntaxError, MemoryError, Image.DecompressionBombError) as exc:
+            skipped.append(f"{rel} ({exc})" if "pixels" in str(exc) else rel)
             continue
         ids.append(rel)
         arrays.append(arr)
@@ -360,19 +427,11 @@ def read_folder_embeddings(path: str | os.PathLike, ids: np.ndarray) -> tuple[np
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Embeddings file not found: {path}")
-    try:
-        if path.suffix.lower() == ".npy":
-            X, emb_ids = np.load(path, allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                if "X" not in z.files:
-                    raise ValueError(
-                        f"{path.name}: expected arrays 'X' (N, d) and 'ids' (N,); found {sorted(z.files)}."
-                    )
-                X = z["X"]
-                emb_ids = z["ids"].astype(str) if "ids" in z.files else None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path.name} could not be read as a numpy file ({exc}).") from None
+    arrays = read_arrays(path, ("X", "ids"))
+    if "X" not in arrays:
+        raise ValueError(f"{path.name}: expected arrays 'X' (N, d) and 'ids' (N,); found {sorted(arrays)}.")
+    X = arrays["X"]
+    emb_ids = arrays["ids"].astype(str) if "ids" in arrays else None
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path.name}: X must be a numeric (N, d) array; got {X.dtype} {X.shape}.")
     if emb_ids is None:
@@ -555,16 +614,14 @@ def load_npz_xy(path: str | os.PathLike) -> Pool:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"npz file not found: {path}")
-    with np.load(path, allow_pickle=False) as z:
-        keys = sorted(z.files)
-        if "X" not in keys or "y" not in keys:
-            raise ValueError(f"{path.name}: expected arrays 'X' (N, d) and 'y' (N,); found keys {keys}.")
-        if ("X_test" in keys) != ("y_test" in keys):
-            raise ValueError(f"{path.name}: 'X_test' and 'y_test' come together; found keys {keys}.")
-        try:
-            arrays = {k: z[k] for k in ("X", "y", "X_test", "y_test", "ids") if k in keys}
-        except ValueError as e:  # object arrays need pickle, which we refuse: it can run code on load
-            raise ValueError(f"{path.name}: arrays must be numeric or string, not Python objects ({e}).") from None
+    arrays = read_arrays(path, ("X", "y", "X_test", "y_test", "ids"))
+    keys = sorted(arrays)
+    if "X" not in keys or "y" not in keys:
+        with zipfile.ZipFile(path) as zf:
+            found = sorted(n.removesuffix(".npy") for n in zf.namelist())
+        raise ValueError(f"{path.name}: expected arrays 'X' (N, d) and 'y' (N,); found keys {found}.")
+    if ("X_test" in keys) != ("y_test" in keys):
+        raise ValueError(f"{path.name}: 'X_test' and 'y_test' come together; found keys {keys}.")
 
     def check(x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
         X, y = arrays[x_key], arrays[y_key]
@@ -572,6 +629,14 @@ def load_npz_xy(path: str | os.PathLike) -> Pool:
             raise ValueError(f"{path.name}: {x_key} must be a numeric (N, d) array; got {X.dtype} {X.shape}.")
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"{path.name}: {y_key} must be (N,) with N={len(X)} like {x_key}; got {y.shape}.")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"{path.name}: {x_key} needs at least one row and one feature; got {X.shape}.")
+        if np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            odd = y[~np.isfinite(y) | (y != np.round(y))][0]
+            raise ValueError(
+                f"{path.name}: {y_key} holds classes, but has non-integer values such as {odd!r}; "
+                "continuous targets (regression) are not class labels."
+            )
         return X, y
 
     X, y = check("X", "y")

@@ -370,3 +370,124 @@ def test_the_app_says_when_the_database_is_busy_and_the_retry_stores(tmp_path, m
     at.button(key="bulk_label").click().run()  # the user tries again
     ids = load_sample().ids
     assert Store(db).current_labels(Store(db).project("sample")) == {ids[3]: "Coat", ids[4]: "Coat"}
+
+
+# ------------------------------------------------------------------------------ files that would take it down
+
+
+def _npz_with_header(path: Path, shape: tuple, dtype: str = "<f8") -> Path:
+    """An .npz whose X.npy header claims ``shape`` but holds a few bytes (a crafted file)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    y = io.BytesIO()
+    np.save(y, np.array([0, 1]))
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X.npy", buf.getvalue() + b"\0" * 64)
+        zf.writestr("y.npy", y.getvalue())
+    return path
+
+
+def test_an_npz_whose_header_claims_a_huge_array_is_refused_before_allocating(tmp_path):
+    from alviz import datasets
+
+    path = _npz_with_header(tmp_path / "crafted.npz", (10**12, 4))
+    assert path.stat().st_size < 1000
+    with pytest.raises(ValueError, match="claims a"):
+        datasets.load(str(path))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"PK\x03\x04truncated", b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fort", b"not a numpy file at all"],
+    ids=["truncated-zip", "truncated-npy", "garbage"],
+)
+def test_a_broken_npz_says_what_it_is_and_never_suggests_pickle(tmp_path, content):
+    from alviz import datasets
+
+    path = tmp_path / "broken.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="could not be read as a numpy") as err:
+        datasets.load(str(path))
+    assert "pickle" not in str(err.value)
+
+
+def test_an_npy_renamed_npz_is_refused_with_a_message(tmp_path):
+    from alviz import datasets
+
+    path = tmp_path / "renamed.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="could not be read"):
+        datasets.load(str(path))
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.zeros((4, 0)), np.array([0, 1, 0, 1]), "at least one row and one feature"),
+        (np.random.default_rng(0).normal(size=(4, 2)), np.array([0.1, 2.5, 3.7, 1.2]), "non-integer values"),
+    ],
+    ids=["zero-features", "continuous-labels"],
+)
+def test_an_npz_with_no_features_or_continuous_labels_is_refused(tmp_path, X, y, match):
+    from alviz import datasets
+
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    with pytest.raises(ValueError, match=match):
+        datasets.load(str(tmp_path / "d.npz"))
+
+
+def _palette_png(path: Path, side: int) -> Path:
+    from PIL import Image
+
+    img = Image.new("P", (side, side))
+    img.putpalette([k % 256 for k in range(768)])
+    img.save(path, optimize=True)
+    return path
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_with_a_note(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from alviz import datasets
+
+    monkeypatch.setenv("ALVIZ_MAX_IMAGE_PIXELS", "1000000")
+    (tmp_path / "a").mkdir()
+    _palette_png(tmp_path / "a" / "huge.png", 2000)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "small.png")
+    pool = datasets.load_image_folder(tmp_path)
+    assert pool.ids.tolist() == ["a/small.png"]
+    assert any("huge.png (2000x2000 pixels" in n for n in pool.notes)
+
+
+def test_a_tiny_png_of_144_megapixels_is_skipped_not_decoded(tmp_path):
+    from PIL import Image
+
+    from alviz import datasets
+
+    (tmp_path / "a").mkdir()
+    bomb = _palette_png(tmp_path / "a" / "bomb.png", 12000)
+    assert bomb.stat().st_size < 400_000
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "small.png")
+    assert datasets.load_image_folder(tmp_path).ids.tolist() == ["a/small.png"]
+
+
+def test_cli_commands_on_broken_files_exit_with_one_line(tmp_path, capsys):
+    from alviz.cli import main
+
+    crafted = _npz_with_header(tmp_path / "crafted.npz", (10**12, 4))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(b"PK\x03\x04cut")
+    db = tmp_path / "l.db"
+    Store(db).close()
+    for argv in (
+        ["embed", "--data", str(crafted), "--out", str(tmp_path / "e.npz")],
+        ["difficulty", "--data", str(truncated), "--db", str(db), "--out", str(tmp_path / "d.csv")],
+        ["export", "--db", str(db), "--out", str(tmp_path / "no" / "such" / "folder" / "labels.csv")],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, (argv, err)
