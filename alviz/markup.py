@@ -9,6 +9,7 @@ string shows exactly as typed, as text.
 
 from __future__ import annotations
 
+import html
 import re
 
 _PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
@@ -17,3 +18,10 @@ _PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
 def md(text: object) -> str:
     """``text`` as Markdown that renders to exactly ``text``, on one line."""
     return _PUNCT.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def plotly_text(text: object) -> str:
+    """``text`` for Plotly labels (legend, axis ticks, hover, titles), shown as typed: Plotly renders a subset of
+    HTML there (``<b>``, ``<a href>``, ``<br>``) and fills ``%{...}`` in hover templates, so ``& < >`` and ``%``
+    become character references, which it shows as the characters themselves."""
+    return html.escape(str(text), quote=False).replace("%", "&#37;")

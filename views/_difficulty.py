@@ -26,7 +26,7 @@ def difficulty_panel(sess: Session) -> None:
             with st.spinner("Training a committee of 5 models and ranking the pool…"):
                 st.session_state["difficulty"] = (state, sess.difficulty())
         except ValueError as exc:
-            st.warning(str(exc))
+            st.warning(md(exc))
     cached = st.session_state.get("difficulty")
     if cached is None:
         return

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import streamlit as st
 
 from alviz import auth
+from alviz.markup import md
 
 AUTH_USER = "auth_user"  # session_state key of the name a password login proved
 
@@ -88,7 +89,7 @@ def _password_login(path: str) -> None:
     try:
         ok = auth.check(path, name, password)
     except (FileNotFoundError, ValueError) as exc:
-        st.error(f"Logins are switched on, but the credentials file cannot be used: {exc}")
+        st.error(md(f"Logins are switched on, but the credentials file cannot be used: {exc}"))
         return
     if ok:
         st.session_state[AUTH_USER] = name.strip()

@@ -17,7 +17,7 @@ def qc_block(sess: Session) -> None:
     try:
         rows = sess.qc_rows()
     except StoreError as exc:
-        st.warning(f"Quality-control items could not be read: {exc}")
+        st.warning(md(f"Quality-control items could not be read: {exc}"))
         return
     if len(rows) == 0 or not sess.class_names:
         return
@@ -40,6 +40,6 @@ def qc_block(sess: Session) -> None:
                     try:
                         sess.label([row], pick, source="qc")
                     except (ValueError, StoreError) as exc:
-                        st.error(str(exc))
+                        st.error(md(exc))
                     else:
                         st.rerun()

@@ -9,6 +9,7 @@ import streamlit as st
 from alviz import insight, provenance
 from alviz.figures import source_curves_figure
 from alviz.gallery import montage
+from alviz.markup import md
 from alviz.session import Session
 from views._shared import db_url
 
@@ -96,10 +97,10 @@ def disputed_panel(sess: Session) -> None:
         if sess.pool.images is not None:
             c[0].image(montage(sess.pool.images[[row]], columns=1, scale=2, pad=0))
         c[1].text(f"{sess.pool.ids[row]}: labeled {given}; model says {pred} ({disputed.confidence[i]:.0%})")
-        if c[2].button(f"Keep {given}", key=f"keep_{row}"):
+        if c[2].button(f"Keep {md(given)}", key=f"keep_{row}"):
             sess.label([row], given, source="single")
             st.rerun()
-        if c[3].button(f"Change to {pred}", key=f"fix_{row}", type="primary"):
+        if c[3].button(f"Change to {md(pred)}", key=f"fix_{row}", type="primary"):
             sess.label([row], pred, source="single")
             st.rerun()
 

@@ -104,14 +104,14 @@ def session() -> Session | None:
         try:
             current.sync()  # teammates' labels since the last run
         except StoreError as exc:
-            st.warning(f"Showing the labels as last read: {exc}")
+            st.warning(md(f"Showing the labels as last read: {exc}"))
         return current
     try:
         pool = get_pool(spec)
         emb = get_embedding(spec, pool)
         sess = Session(pool, emb, get_store(db_url()), annotator=annotator())
     except StoreError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return None
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         st.error(md(f"Could not open {spec.label}: {exc}"))
@@ -124,7 +124,7 @@ def session() -> Session | None:
 
 def store_error(exc: StoreError) -> None:
     """The database failed mid-page: say so, offer a retry; nothing was written (StoreError guarantees it)."""
-    st.error(f"{exc}", icon=":material/cloud_off:")
+    st.error(md(exc), icon=":material/cloud_off:")
     st.button("Retry", key="store_retry", type="primary")  # a click reruns the page
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.figures import compare_figure
+from alviz.markup import md
 from alviz.simulate import load_sim_data, run
 from alviz.strategies import NEEDS_FLIP
 from views._shared import session, strategy_names
@@ -81,7 +82,7 @@ if st.button("Run simulation", type="primary", key="cmp_run", disabled=not chose
             X_flip=X_flip,
         )
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     else:
         st.session_state["compare_result"] = result
     finally:
@@ -89,7 +90,7 @@ if st.button("Run simulation", type="primary", key="cmp_run", disabled=not chose
 
 result = st.session_state.get("compare_result")
 if result:
-    st.subheader(f"{result['data']}: {result['n_pool']:,} pool items, {result['n_test']:,} test items")
+    st.subheader(f"{md(result['data'])}: {result['n_pool']:,} pool items, {result['n_test']:,} test items")
     st.plotly_chart(compare_figure(result), key="compare_curves")
     rows = sorted(result["strategies"].items(), key=lambda kv: -kv[1]["auc"])
     st.dataframe(

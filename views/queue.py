@@ -36,7 +36,7 @@ if c3.button("Fill queue", type="primary", key="fill_queue") or "queue" not in s
         st.session_state["queue_from"] = strategy
     except ValueError as exc:
         st.session_state["queue"] = []
-        st.error(str(exc))
+        st.error(md(exc))
 
 if sess.proba is None:
     st.caption(
@@ -89,7 +89,7 @@ def _store(row: int, name: str, source: str) -> None:
     try:
         sess.label([row], name, source=source)
     except (ValueError, StoreError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 
 
 def _controls(row: int, show_suggestion: bool = True) -> None:
@@ -156,7 +156,7 @@ def _look_alikes(row: int, suggestion: int | None) -> None:
         try:
             group = sess.look_alikes(row, n)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         st.caption(
             f"This item (first) and the {len(group) - 1} unlabeled items nearest to it in the embedding. "
@@ -183,7 +183,7 @@ def _look_alikes(row: int, suggestion: int | None) -> None:
             try:
                 stored = sess.label(group, name, source="bulk")  # unverified one by one: disputable like a lasso
             except (ValueError, StoreError) as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state["toast"] = f"Labeled {stored:,} items as “{md(name)}”."
                 st.rerun()
@@ -200,7 +200,7 @@ if proba is not None:
         try:
             sess.label_each(shown, [sess.class_names[c] for c in proba[shown].argmax(axis=1)], "accepted")
         except (ValueError, StoreError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             st.session_state["toast"] = f"Accepted {len(shown)} suggestions."
             st.rerun()

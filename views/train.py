@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from alviz.figures import confusion_figure, learning_curve_figure, suggestion_figure
+from alviz.markup import md, plotly_text
 from alviz.model import OneClassError
 from alviz.session import Session
 from alviz.simulate import random_baseline
@@ -37,7 +38,7 @@ if st.button("Retrain now", type="primary", key="retrain"):
         with st.spinner("Training on your labels and rescoring the pool…"):
             result = sess.retrain()
     except OneClassError as exc:
-        st.warning(str(exc))
+        st.warning(md(exc))
     else:
         acc = "n/a" if result["accuracy"] is None else f"{result['accuracy']:.1%}"
         st.success(f"Round {result['round']}: {result['n_labeled']} labels, {result['metric']} {acc}.")
@@ -120,7 +121,7 @@ conf = sess.confusion()
 if conf is not None:
     cm, names = conf
     st.subheader("Confusion matrix on the held-out test part")
-    st.plotly_chart(confusion_figure(cm, names), key="confusion")
+    st.plotly_chart(confusion_figure(cm, [plotly_text(n) for n in names]), key="confusion")
     totals = cm.sum(axis=1)
     has = totals > 0
     recall = np.diag(cm)[has] / totals[has]
