@@ -324,14 +324,27 @@ def _image_to_array(path: Path, size: int) -> np.ndarray:
     return out
 
 
-def _list_files(root: Path) -> list[Path]:
-    """All non-hidden files under ``root``, sorted, hidden folders pruned."""
-    found = []
+def _list_files(root: Path, passed: list[str] | None = None) -> list[Path]:
+    """All non-hidden files under ``root``, sorted, hidden folders pruned. Files that resolve outside the data
+    root are left out; symlink loops and names that are not valid UTF-8 too, each with a line in ``passed``."""
+    found, passed = [], [] if passed is None else passed
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
         for f in sorted(filenames):
-            if not f.startswith(".") and f.lower() not in _JUNK_FILES and _inside_data_root(Path(dirpath) / f):
-                found.append(Path(dirpath) / f)
+            if f.startswith(".") or f.lower() in _JUNK_FILES:
+                continue
+            path = Path(dirpath) / f
+            try:
+                str(path.relative_to(root)).encode()  # ids must be text: caches hash them, the store keeps them
+                inside = _inside_data_root(path)
+            except UnicodeEncodeError:
+                passed.append(f"{ascii(str(path.relative_to(root)))} (not UTF-8)")
+                continue
+            except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+                passed.append(f"{path.relative_to(root)} (a symlink loop)")
+                continue
+            if inside:
+                found.append(path)
     return found
 
 
@@ -359,7 +372,7 @@ def load_image_folder(
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels; got {size}.")
     ids, arrays, groups, skipped = [], [], [], []
-    for f in _list_files(root):
+    for f in _list_files(root, skipped):
         rel = f.relative_to(root).as_posix()
         if rel.lower() in EMBEDDING_FILES:
             continue
@@ -401,6 +414,9 @@ def load_image_folder(
         if embeddings is not None
         else next((root / f for f in EMBEDDING_FILES if (root / f).is_file()), None)
     )
+    if emb_path is not None and not _inside_data_root(emb_path):
+        notes.append(f"Ignored {emb_path.name}: it links outside the data root.")
+        emb_path = None
     if emb_path is not None:
         kw["vectors"], note = read_folder_embeddings(emb_path, kw["ids"])
         notes.append(note)

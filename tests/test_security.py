@@ -571,3 +571,24 @@ def test_hostile_class_names_show_as_text_in_the_confusion_matrix(hostile_app):
     (chart,) = [c for c in at.get("plotly_chart") if c.proto.id and "confusion" in c.proto.id]
     spec = chart.proto.spec
     assert "&lt;img" in spec and "<img" not in spec
+
+
+def test_an_embeddings_file_linking_out_of_the_data_root_is_ignored(data_root, tmp_path):
+    secret = tmp_path / "secret-emb.npz"
+    np.savez(secret, X=np.ones((4, 3)), ids=np.array(["a/0.png", "a/1.png", "b/0.png", "b/1.png"]))
+    (data_root / "pets" / "embeddings.npz").symlink_to(secret)
+    pool = datasets.load(str(data_root / "pets"))
+    assert pool.vectors is None and any("outside the data root" in n for n in pool.notes)
+
+
+def test_a_symlink_loop_in_the_data_root_is_skipped_with_a_note(data_root):
+    (data_root / "pets" / "a" / "loop.png").symlink_to(data_root / "pets" / "a" / "loop.png")
+    pool = datasets.load(str(data_root / "pets"))
+    assert len(pool) == 4 and any("loop.png (a symlink loop)" in n for n in pool.notes)
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(data_root):
+    name = os.fsdecode(b"bad-\xff.png")
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(data_root / "pets" / "a" / name)
+    pool = datasets.load(str(data_root / "pets"))
+    assert len(pool) == 4 and pool.content_hash() and any("not UTF-8" in n for n in pool.notes)
