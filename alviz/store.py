@@ -237,6 +237,8 @@ class Store:
             try:
                 return fn()
             except OperationalError as exc:
+                if (why := _permanent(exc)) is not None:  # retrying cannot help: say what is wrong at once
+                    raise StoreError(f"The label database ({self.where}) {why}. Nothing was written.") from exc
                 if attempt == self.retries - 1:
                     raise StoreError(
                         f"The label database ({self.where}) is unavailable or busy: {_reason(exc)}. "
@@ -724,6 +726,27 @@ def _annotator(name: str | None) -> str:
 def _reason(exc: DBAPIError) -> str:
     """The driver's message, first line only (psycopg appends context lines)."""
     return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+
+
+# Driver messages of conditions that no retry can fix (SQLite's and PostgreSQL's wording), and what to tell people.
+_PERMANENT = (
+    (("database or disk is full", "no space left on device", "disk quota exceeded"), "is on a full disk"),
+    (("readonly database", "read-only", "read only"), "is read-only here"),
+)
+
+
+def _permanent(exc: DBAPIError) -> str | None:
+    """How to say a failure that retrying cannot fix (disk full, read-only), or None for one worth a retry."""
+    message = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate == "53100":  # PostgreSQL disk_full
+        return f"is on a full disk: {_reason(exc)}"
+    if sqlstate == "25006":  # read_only_sql_transaction
+        return f"is read-only here: {_reason(exc)}"
+    for needles, what in _PERMANENT:
+        if any(n in message for n in needles):
+            return f"{what}: {_reason(exc)}"
+    return None
 
 
 def _sqlite_connect(dbapi_conn, busy_timeout_ms: int) -> None:

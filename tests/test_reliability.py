@@ -491,3 +491,28 @@ def test_cli_commands_on_broken_files_exit_with_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, (argv, err)
+
+
+# --------------------------------------------------------------------------- errors that no retry can fix
+
+
+def test_a_full_sqlite_database_says_disk_full_at_once(tmp_path):
+    store = Store(tmp_path / "l.db", retries=3, backoff=0.01)
+    pid = store.project("p")
+    store.add_labels(pid, ["a"], "x", "alice", "single")
+    store.engine.dispose()
+    # SQLite's own page cap: growing past it is the same SQLITE_FULL a full disk gives.
+    event.listen(store.engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.execute("PRAGMA max_page_count = 1"))
+    with pytest.raises(StoreError, match="full disk") as err:
+        store.add_labels(pid, [f"item-{k}" for k in range(5000)], "y", "alice", "bulk")
+    assert "try again" not in str(err.value)
+    assert store.current_labels(pid) == {"a": "x"}
+
+
+def test_a_read_only_sqlite_database_says_read_only_at_once(tmp_path):
+    db = tmp_path / "l.db"
+    Store(db).close()
+    store = Store(f"sqlite:///file:{db}?mode=ro&uri=true", retries=3, backoff=0.01)
+    with pytest.raises(StoreError, match="read-only") as err:
+        store.project("p")
+    assert "try again" not in str(err.value)
