@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -325,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if re.search(r"://[^/@]*:[^/@]+@", getattr(args, "db", None) or ""):
+        print(
+            "warning: --db holds a password, which every user of this machine can read in `ps`; "
+            "set ALVIZ_DB, or keep the password in ~/.pgpass.",
+            file=sys.stderr,
+        )
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as exc:  # bad input, a missing file or folder, a full disk

@@ -592,3 +592,23 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(data_root):
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(data_root / "pets" / "a" / name)
     pool = datasets.load(str(data_root / "pets"))
     assert len(pool) == 4 and pool.content_hash() and any("not UTF-8" in n for n in pool.notes)
+
+
+# ------------------------------------------------------------------------------------------- the README
+
+
+def test_the_readme_never_puts_a_database_password_on_the_command_line():
+    readme = (REPO / "README.md").read_text()
+    assert not re.search(r"--db \S*://[^/@\s]*:[^/@\s]+@", readme)
+    assert ".pgpass" in readme
+
+
+def test_a_password_in_db_draws_a_warning(tmp_path, capsys):
+    main(["export", "--db", "postgresql+psycopg://alviz:s3cret@127.0.0.1:1/x", "--out", str(tmp_path / "x.txt")])
+    assert "--db holds a password" in capsys.readouterr().err
+
+
+def test_the_readme_says_how_to_stop_framing_and_what_alviz_refuses():
+    team = (REPO / "README.md").read_text().split("## Labeling as a team")[1].split("\n## ")[0]
+    assert "frame-ancestors" in team and "X-Frame-Options" in team
+    assert "| Input | Answer |" in team
