@@ -13,15 +13,20 @@ import base64
 import functools
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 ITERATIONS = 600_000  # OWASP's 2023 advice for PBKDF2-HMAC-SHA256
 SCHEME = "pbkdf2_sha256"
 NAME = re.compile(r"^[^\s:]{1,64}$")
 MIN_PASSWORD = 8
+_log = logging.getLogger("alviz.auth")
 
 
 def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
@@ -69,13 +74,101 @@ def _decoy(iterations: int) -> str:
     return hash_password(secrets.token_hex(8), iterations=iterations)
 
 
+def _iterations(encoded: str) -> int:
+    parts = encoded.split("$")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
+
+
+def _verify(users: dict[str, str], name: str, password: str) -> tuple[bool, int]:
+    """(whether the password is right, PBKDF2 iterations spent). Every answer costs the file's highest iteration
+    count: the decoy for an unknown name, and extra rounds for a user hashed with fewer, so that timing tells
+    neither who exists nor whose hash is older."""
+    cost = max((_iterations(h) for h in users.values()), default=ITERATIONS) or ITERATIONS
+    encoded = users.get(name.strip())
+    ok = verify_password(password, encoded or _decoy(cost)) and encoded is not None
+    spent = _iterations(encoded) if encoded else cost
+    if spent < cost:
+        hashlib.pbkdf2_hmac("sha256", password.encode(), b"alviz-padding", cost - spent)
+    return ok, max(spent, cost)
+
+
 def check(path: str | os.PathLike, name: str, password: str) -> bool:
     """Whether ``name`` may log in with ``password`` according to the credentials file."""
-    users = load_credentials(path)
-    encoded = users.get(name.strip())
-    typical = next((int(h.split("$")[1]) for h in users.values() if h.split("$")[1].isdigit()), ITERATIONS)
-    ok = verify_password(password, encoded or _decoy(typical))
-    return ok and encoded is not None
+    return _verify(load_credentials(path), name, password)[0]
+
+
+class LoginThrottle:
+    """Failed sign-ins, shared by every session and process that uses the same credentials file (a small SQLite
+    file beside it, or ``ALVIZ_LOGIN_STATE``).
+
+    After ``free`` failures in a row a name waits 1 s, then 2, 4, ... up to ``max_wait`` before its next try is
+    even checked; more than ``global_per_minute`` failures a minute over all names make every name wait out the
+    minute (guessing across many accounts). A success clears the name's count. ``now`` is for tests.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, free: int = 3, max_wait: float = 900.0, global_per_minute: int = 60
+    ) -> None:
+        self.free, self.max_wait, self.global_per_minute = free, max_wait, global_per_minute
+        self.path = Path(path)
+        with closing(self._db()) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS failures (name TEXT PRIMARY KEY, n INTEGER, last REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS recent (at REAL)")
+
+    def _db(self) -> sqlite3.Connection:
+        fresh = not self.path.exists()
+        db = sqlite3.connect(self.path, timeout=10, isolation_level="IMMEDIATE")
+        if fresh:
+            os.chmod(self.path, 0o600)
+        return db
+
+    def wait(self, name: str, now: float | None = None) -> float:
+        """Seconds before ``name`` may try again (0: now)."""
+        now = time.time() if now is None else now
+        with closing(self._db()) as db:
+            row = db.execute("SELECT n, last FROM failures WHERE name = ?", (name.strip(),)).fetchone()
+            recent = db.execute("SELECT COUNT(*), MIN(at) FROM recent WHERE at > ?", (now - 60,)).fetchone()
+        waits = [0.0]
+        if row and row[0] >= self.free:
+            waits.append(row[1] + min(2.0 ** (row[0] - self.free), self.max_wait) - now)
+        if recent[0] >= self.global_per_minute:
+            waits.append(recent[1] + 60 - now)
+        return max(waits)
+
+    def failed(self, name: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with closing(self._db()) as db, db:
+            db.execute(
+                "INSERT INTO failures VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE SET n = n + 1, last = excluded.last",
+                (name.strip(), now),
+            )
+            db.execute("INSERT INTO recent VALUES (?)", (now,))
+            db.execute("DELETE FROM recent WHERE at < ?", (now - 60,))
+        _log.warning("failed sign-in for %r", name.strip()[:64])
+
+    def succeeded(self, name: str) -> None:
+        with closing(self._db()) as db, db:
+            db.execute("DELETE FROM failures WHERE name = ?", (name.strip(),))
+
+
+def throttle_for(credentials: str | os.PathLike) -> LoginThrottle:
+    """The throttle of a credentials file: ``ALVIZ_LOGIN_STATE``, else ``<file>.attempts`` beside it."""
+    state = os.environ.get("ALVIZ_LOGIN_STATE", "").strip() or f"{credentials}.attempts"
+    return LoginThrottle(state)
+
+
+def sign_in(path: str | os.PathLike, name: str, password: str, now: float | None = None) -> tuple[bool, float]:
+    """(signed in?, seconds to wait): a name that must wait is refused before its password is even checked."""
+    throttle = throttle_for(path)
+    wait = throttle.wait(name, now)
+    if wait > 0:
+        return False, wait
+    ok = check(path, name, password)
+    if ok:
+        throttle.succeeded(name)
+    else:
+        throttle.failed(name, now)
+    return ok, 0.0
 
 
 def is_admin(name: str) -> bool:

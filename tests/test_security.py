@@ -612,3 +612,49 @@ def test_the_readme_says_how_to_stop_framing_and_what_alviz_refuses():
     team = (REPO / "README.md").read_text().split("## Labeling as a team")[1].split("\n## ")[0]
     assert "frame-ancestors" in team and "X-Frame-Options" in team
     assert "| Input | Answer |" in team
+
+
+# ----------------------------------------------------------------------------------------- brute force
+
+
+def test_every_answer_costs_the_same_pbkdf2_rounds(tmp_path):
+    path = tmp_path / "users"
+    auth.add_user(path, "old", "old-password", iterations=1000)
+    auth.add_user(path, "new", "new-password", iterations=3000)
+    users = auth.load_credentials(path)
+    spent = {name: auth._verify(users, name, "wrong-guess")[1] for name in ("old", "new", "nobody")}
+    assert spent == {"old": 3000, "new": 3000, "nobody": 3000}
+    assert auth._verify(users, "old", "old-password") == (True, 3000)
+
+
+def test_failed_sign_ins_slow_one_account_for_every_session_and_process(tmp_path, caplog):
+    creds = tmp_path / "users"
+    auth.add_user(creds, "alice", "alice-password", iterations=1000)
+    t = 1_000_000.0
+    for k in range(3):
+        assert auth.sign_in(creds, "alice", f"guess-{k}", now=t) == (False, 0.0)
+    ok, wait = auth.sign_in(creds, "alice", "alice-password", now=t)  # even the right one waits its turn
+    assert not ok and wait == 1.0
+    assert auth.throttle_for(creds).wait("bob", now=t) == 0  # other names are not held up
+    assert auth.sign_in(creds, "alice", "alice-password", now=t + 1) == (True, 0.0)
+    assert auth.throttle_for(creds).wait("alice", now=t + 1) == 0  # a success clears the count
+    assert "failed sign-in for 'alice'" in caplog.text
+
+
+def test_the_wait_doubles_per_failure_up_to_a_cap(tmp_path):
+    throttle = auth.LoginThrottle(tmp_path / "state", free=3, max_wait=8)
+    t = 1_000_000.0
+    waits = []
+    for _ in range(8):
+        throttle.failed("alice", now=t)
+        waits.append(throttle.wait("alice", now=t))
+    assert waits == [0, 0, 1, 2, 4, 8, 8, 8]
+
+
+def test_guessing_across_many_accounts_holds_everyone(tmp_path):
+    throttle = auth.LoginThrottle(tmp_path / "state", global_per_minute=10)
+    t = 1_000_000.0
+    for k in range(10):
+        throttle.failed(f"user{k}", now=t)
+    assert throttle.wait("carol", now=t + 1) == 59
+    assert throttle.wait("carol", now=t + 61) == 0

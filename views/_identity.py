@@ -4,7 +4,9 @@ credentials file named by ``ALVIZ_CREDENTIALS``, else a free-text name (one loca
 
 from __future__ import annotations
 
+import math
 import os
+import sqlite3
 import time
 from collections.abc import Mapping
 
@@ -87,12 +89,15 @@ def _password_login(path: str) -> None:
     if not submitted:
         return
     try:
-        ok = auth.check(path, name, password)
-    except (FileNotFoundError, ValueError) as exc:
+        ok, wait = auth.sign_in(path, name, password)
+    except (FileNotFoundError, ValueError, sqlite3.Error) as exc:
         st.error(md(f"Logins are switched on, but the credentials file cannot be used: {exc}"))
         return
     if ok:
         st.session_state[AUTH_USER] = name.strip()
         st.rerun()
-    time.sleep(1.0)  # slows guessing down further than the hash alone
+    if wait:
+        st.error(f"Too many failed sign-ins: try again in {math.ceil(wait)} s.")
+        return
+    time.sleep(1.0)  # slows one session's guessing; the throttle limits all of them together
     st.error("Unknown name or wrong password.")
