@@ -1,8 +1,5 @@
-"""Plotly figures for the views: the WebGL map, learning curves and the confusion matrix.
-
-Built from plain arrays, deterministically (Streamlit hashes the figure into the chart's identity:
-a figure that changes clears the user's selection), with per-point arrays kept small.
-"""
+"""Plotly figures for the views (learning curves, confusion matrix, comparisons) and the class colors that
+the map (alviz/mapframe.py) shares with them. Built from plain arrays, deterministically."""
 
 from __future__ import annotations
 
@@ -19,108 +16,11 @@ def class_color(c: int) -> str:
     return PALETTE[c % len(PALETTE)]
 
 
-def _tint(hex_color: str, amount: float = 0.6) -> str:
+def tint(hex_color: str, amount: float = 0.6) -> str:
     """The color mixed with white: pale enough to read as 'not a human label', still the class's hue."""
     r, g, b = (int(hex_color.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
     r, g, b = (round(v + (255 - v) * amount) for v in (r, g, b))
     return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def map_figure(
-    Z: np.ndarray,
-    *,
-    classes: np.ndarray | None = None,
-    class_names: list[str] | None = None,
-    values: np.ndarray | None = None,
-    value_name: str = "",
-    hover: np.ndarray | None = None,
-    title: str = "",
-    height: int = 620,
-    layers: dict[str, np.ndarray] | None = None,
-    pseudo: tuple[np.ndarray, np.ndarray] | None = None,
-) -> go.Figure:
-    """Scatter of the 2-D map with each point's row id in customdata.
-
-    Color by ``classes`` ((N,) int, -1 = none, drawn grey) with a legend, or by continuous ``values``.
-    ``layers`` names sets of rows drawn on top as open rings (e.g. the last query), selectable like the rest.
-    ``pseudo`` (rows, classes) draws pseudo-labeled items in a pale tint of their class color, apart from labels.
-    """
-    n = len(Z)
-    rows = np.arange(n, dtype=np.int32)
-    marker: dict = {"size": 5 if n > 5000 else 7, "opacity": 0.85}
-    legend_traces: list[go.Scattergl] = []
-    if classes is not None:
-        names = class_names or []
-        lut = np.array([class_color(c) for c in range(len(names))] + [UNLABELED_COLOR])
-        colors = lut[np.where(classes >= 0, classes, len(names))]
-        if pseudo is not None and len(pseudo[0]):
-            pale = np.array([_tint(class_color(c)) for c in range(len(names))])
-            colors[pseudo[0]] = pale[pseudo[1]]
-            legend_traces.append(
-                go.Scattergl(
-                    x=[None],
-                    y=[None],
-                    mode="markers",
-                    name="pseudo-labeled (pale)",
-                    marker={"color": _tint("#555555"), "size": 9},
-                )
-            )
-        marker["color"] = colors
-        present = np.unique(classes)
-        # Legend entries are empty traces: they hold no points, so they can never be selected.
-        for c in present:
-            label = "unlabeled" if c < 0 else names[c]
-            color = UNLABELED_COLOR if c < 0 else class_color(int(c))
-            legend_traces.append(
-                go.Scattergl(x=[None], y=[None], mode="markers", name=label, marker={"color": color, "size": 9})
-            )
-    elif values is not None:
-        marker.update(
-            color=np.asarray(values, dtype=np.float32),
-            colorscale="Viridis",
-            showscale=True,
-            colorbar={"title": {"text": value_name}, "thickness": 12},
-        )
-    else:
-        marker["color"] = UNLABELED_COLOR
-    points = go.Scattergl(
-        x=Z[:, 0],
-        y=Z[:, 1],
-        mode="markers",
-        marker=marker,
-        customdata=rows,
-        text=hover,
-        hovertemplate="%{text}<extra></extra>" if hover is not None else "row %{customdata}<extra></extra>",
-        showlegend=False,
-        name="items",
-    )
-    overlays = []
-    for i, (name, rows_) in enumerate((layers or {}).items()):
-        r = np.asarray(rows_, dtype=np.int32)
-        overlays.append(
-            go.Scattergl(
-                x=Z[r, 0],
-                y=Z[r, 1],
-                mode="markers",
-                name=name,
-                customdata=r,
-                marker={"symbol": "circle-open", "size": 13, "line": {"width": 2}, "color": LAYER_COLORS[i % 2]},
-                hovertemplate=f"{name}<extra></extra>",
-            )
-        )
-    fig = go.Figure([points, *overlays, *legend_traces])
-    fig.update_layout(
-        title=title or None,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        dragmode="lasso",
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        legend={"itemclick": False, "itemdoubleclick": False, "orientation": "h", "y": -0.01, "yanchor": "top"},
-        plot_bgcolor="white",
-        uirevision="map",  # keep zoom and pan across reruns
-    )
-    return fig
 
 
 def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_title: str = "accuracy") -> go.Figure:

@@ -60,12 +60,8 @@ def go_to(at: AppTest, page: str) -> AppTest:
 
 
 def select_rows(at: AppTest, rows) -> AppTest:
-    """What Streamlit reports after a lasso over these rows: customdata carries the global row id."""
-    rows = [int(r) for r in rows]
-    points = [
-        {"curve_number": 0, "point_number": r, "point_index": r, "x": 0.0, "y": 0.0, "customdata": r} for r in rows
-    ]
-    at.session_state["map"] = {"selection": {"points": points, "point_indices": rows, "box": [], "lasso": []}}
+    """What the map leaves after a lasso over these rows (views/_map.py keeps the decoded rows server-side)."""
+    at.session_state["map_rows"] = np.asarray(rows, dtype=np.int64)
     return run(at)
 
 
@@ -125,7 +121,8 @@ def rows_of(y_true: np.ndarray, c: int, n: int) -> np.ndarray:
 
 
 def charts(at: AppTest) -> dict[str, object]:
-    return {c.key: c for c in at.get("plotly_chart")}
+    """Plotly charts and the map component, by key."""
+    return {c.key: c for c in [*at.get("plotly_chart"), *at.get("bidi_component")]}
 
 
 def texts(elements) -> str:
@@ -478,3 +475,18 @@ def test_queue_labels_an_item_with_its_look_alikes_in_one_bulk_action(db, sample
     assert load_sample().ids[row] in {e["item_id"] for e in new}
     assert labeled_metric(at) == 28
     assert row not in at.session_state["queue"]  # it left the queue
+
+
+def test_a_label_action_sends_the_map_only_the_rows_it_recolored(app, sample_truth):
+    from alviz.mapframe import decode_frame
+
+    y_true, names = sample_truth
+    (first,) = app.get("bidi_component")
+    _, arrays = decode_frame(first.proto.bytes)
+    assert len(arrays["x"]) == 2000  # the coordinates go once
+    rows = rows_of(y_true, 1, 12)
+    select_rows(app, rows)
+    label_selection(app, names[1])
+    (after,) = app.get("bidi_component")
+    _, arrays = decode_frame(after.proto.bytes)
+    assert "x" not in arrays and arrays["delta_rows"].tolist() == sorted(rows.tolist())

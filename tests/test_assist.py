@@ -65,18 +65,6 @@ def test_background_retrain_is_not_started_with_one_class(make_session, vector_p
     assert sess.retrain_in_background() is None
 
 
-def test_the_map_draws_pseudo_labels_apart_from_human_labels():
-    from alviz.figures import UNLABELED_COLOR, class_color, map_figure
-
-    Z = np.zeros((4, 2), np.float32)
-    classes = np.array([0, -1, -1, 1])
-    fig = map_figure(Z, classes=classes, class_names=["a", "b"], pseudo=(np.array([1]), np.array([0])))
-    colors = list(fig.data[0].marker.color)
-    assert colors[0] == class_color(0) and colors[2] == UNLABELED_COLOR
-    assert colors[1] not in (class_color(0), UNLABELED_COLOR)  # a pale tint: pseudo, not human
-    assert "pseudo-labeled (pale)" in [t.name for t in fig.data]
-
-
 def test_accepting_a_page_of_suggestions_is_one_action_that_one_undo_reverts(make_session, vector_pool):
     sess = make_session(vector_pool)
     sess.label([0], "left", source="single")

@@ -57,13 +57,13 @@ def _log_tail(log: Path, n: int = 3000) -> str:
 
 
 @contextmanager
-def streamlit_server(tmp: Path, umap: bool):
+def streamlit_server(tmp: Path, umap: bool, data: str = "sample"):
     """A fresh `streamlit run app.py` on a free port with a private database and cache; stopped on exit."""
     port = _free_port()
     log = tmp / "server.log"
     env = {
         **os.environ,
-        "ALVIZ_DATA": "sample",
+        "ALVIZ_DATA": data,
         "ALVIZ_DB": str(tmp / "labels.db"),
         "ALVIZ_CACHE": str(tmp / "cache"),
         "ALVIZ_UMAP": "1" if umap else "0",
@@ -118,20 +118,28 @@ def chromium_browser():
 
 # ------------------------------------------------------------------------------------------- helpers
 
-MAP = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+MAP = ".alviz-map"  # the map component's root (Playwright's CSS selectors pierce its shadow root)
 
-# Every point of the map trace, in page pixels (plotly's own axis transforms), with its marker color.
-POINTS_JS = """(gd) => {
-    const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, tr = gd._fullData[0];
-    const box = gd.getBoundingClientRect();
-    const xs = Array.from(tr.x), ys = Array.from(tr.y);
-    return {
-        px: xs.map(v => box.left + xa._offset + xa.l2p(v)),
-        py: ys.map(v => box.top + ya._offset + ya.l2p(v)),
-        color: Array.isArray(tr.marker.color) ? tr.marker.color : Array.from(tr.marker.color),
-    };
+# Every point of the map in page pixels (the component's own view transform), with its color code and palette.
+POINTS_JS = """(root) => {
+    const m = root.__alviz, box = m.canvas.getBoundingClientRect(), v = m.view;
+    const px = new Array(m.n), py = new Array(m.n);
+    for (let i = 0; i < m.n; i++) { px[i] = box.left + m.x[i] * v.s + v.tx; py[i] = box.top + v.ty - m.y[i] * v.s; }
+    return {px, py, codes: Array.from(m.codes), palette: m.palette.map(c => c.slice(0, 3))};
 }"""
-COLORS_JS = "(gd) => Array.from(gd.data[0].marker.color)"
+# The color of each point as the map draws it now: "#rrggbb" from its code and the current palette.
+COLORS_JS = """(root) => {
+    const m = root.__alviz, hex = (v) => v.toString(16).padStart(2, "0");
+    const names = m.palette.map(([r, g, b]) => "#" + hex(r) + hex(g) + hex(b));
+    return Array.from(m.codes, c => names[c]);
+}"""
+
+
+def map_root(page):
+    root = page.locator(MAP)
+    root.wait_for(timeout=60_000)
+    page.wait_for_function("(r) => r.__alviz && +r.dataset.frames > 0", arg=root.element_handle(), timeout=60_000)
+    return root
 
 
 def sidebar_labeled(page) -> int:
@@ -152,7 +160,7 @@ def densest_spot(px: list[float], py: list[float], bounds: dict, cell: float = 5
 
 
 def lasso(page, cx: float, cy: float, r: float, sides: int = 12) -> None:
-    """Press, move along a closed polygon of radius r around (cx, cy), release: plotly's lasso gesture."""
+    """Press, move along a closed polygon of radius r around (cx, cy), release: the map's lasso gesture."""
     ring = [
         (cx + r * math.cos(2 * math.pi * k / sides), cy + r * math.sin(2 * math.pi * k / sides)) for k in range(sides)
     ]
@@ -161,6 +169,23 @@ def lasso(page, cx: float, cy: float, r: float, sides: int = 12) -> None:
     for x, y in [*ring[1:], ring[0]]:
         page.mouse.move(x, y, steps=4)
     page.mouse.up()
+
+
+def label_selection(page, n: int, name: str) -> None:
+    """Name a new class in the selection panel and press "Label n items"."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
+    page.get_by_role("option", name=NEW_CLASS).click()
+    name_box = page.get_by_label("New class name")
+    name_box.fill(name)
+    name_box.press("Enter")
+    button = page.get_by_role("button", name=f"Label {n:,} items")
+    button.wait_for(timeout=15_000)
+    page.wait_for_function(
+        "(name) => [...document.querySelectorAll('button')].some(b => b.innerText.includes(name) && !b.disabled)",
+        arg=f"Label {n:,} items",
+        timeout=15_000,
+    )
+    button.click()
 
 
 # ---------------------------------------------------------------------------------------------- test
@@ -174,15 +199,15 @@ def test_lasso_a_cluster_and_label_it_as_a_new_class(server, chromium_browser):
         # would be cleared by that swap, so the lasso waits for it).
         page.get_by_text("Map: ", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("Map: UMAP").wait_for(timeout=UMAP_WAIT_S * 1000)
-        plot = page.locator(MAP)
-        plot.locator(".nsewdrag").wait_for(state="visible", timeout=30_000)
+        root = map_root(page)
+        page.wait_for_function("(r) => r.__alviz.layout.endsWith('UMAP')", arg=root.element_handle(), timeout=30_000)
         assert sidebar_labeled(page) == 0
 
-        gd = plot.element_handle()
-        before = page.evaluate(POINTS_JS, gd)
-        assert len(before["color"]) == 2000 and set(before["color"]) == {UNLABELED_COLOR}
+        before = root.evaluate(POINTS_JS)
+        colors = root.evaluate(COLORS_JS)
+        assert len(colors) == 2000 and set(colors) == {UNLABELED_COLOR}
 
-        drag = plot.locator(".nsewdrag").bounding_box()
+        drag = root.locator("canvas.overlay").bounding_box()
         cx, cy = densest_spot(before["px"], before["py"], drag)
         r = 35.0
         inside = sum(
@@ -199,28 +224,13 @@ def test_lasso_a_cluster_and_label_it_as_a_new_class(server, chromium_browser):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e_selected.png"), full_page=True)
 
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
-        page.get_by_role("option", name=NEW_CLASS).click()
-        name_box = page.get_by_label("New class name")
-        name_box.fill("lassoed cluster")
-        name_box.press("Enter")
-        button = page.get_by_role("button", name=f"Label {n:,} items")
-        button.wait_for(timeout=15_000)
-        page.wait_for_function(
-            "(name) => [...document.querySelectorAll('button')].some(b => b.innerText.includes(name) && !b.disabled)",
-            arg=f"Label {n:,} items",
-            timeout=15_000,
-        )
-        button.click()
+        label_selection(page, n, "lassoed cluster")
 
         page.get_by_text(f"Map: UMAP · 2,000 items · {n:,} labeled").wait_for(timeout=30_000)
-        page.wait_for_function(
-            f"() => {{ const gd = document.querySelector('{MAP}');"
-            f" return gd && gd.data && Array.from(gd.data[0].marker.color).some(c => c !== '{UNLABELED_COLOR}'); }}",
-            timeout=30_000,
-        )
+        # the legend names the new class once the frame with the recolored rows has been applied
+        page.wait_for_function("(r) => r.textContent.includes('lassoed cluster')", arg=root.element_handle())
         assert sidebar_labeled(page) == n
-        after = page.evaluate(COLORS_JS, page.locator(MAP).element_handle())
+        after = root.evaluate(COLORS_JS)
         colored = [c for c in after if c != UNLABELED_COLOR]
         assert len(colored) == n and len(set(colored)) == 1  # exactly the lassoed points, in the new class's color
         page.get_by_text("lassoed cluster").first.wait_for(timeout=10_000)  # the legend names the new class
@@ -240,6 +250,56 @@ def test_lasso_a_cluster_and_label_it_as_a_new_class(server, chromium_browser):
         raise
     finally:
         page.close()
+
+
+def test_a_100k_point_table_is_lassoed_labeled_and_recolored_by_a_delta(chromium_browser, tmp_path):
+    """At 100,000 points the map keeps them in the browser: the lasso's rows reach the server, the label
+    recolors exactly those points without resending the coordinates, and the store holds the labels."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n_items = 100_000
+    X = rng.normal(scale=6.0, size=(8, 8))[rng.integers(0, 8, n_items)] + rng.normal(size=(n_items, 8))
+    table = pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(8)])
+    table.insert(0, "id", [f"item-{i}" for i in range(n_items)])
+    table.to_parquet(tmp_path / "pool100k.parquet")
+    with streamlit_server(tmp_path, umap=False, data=str(tmp_path / "pool100k.parquet")) as srv:
+        page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
+        received: list[int] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+        try:
+            page.goto(srv["url"])
+            root = map_root(page)
+            assert root.get_attribute("data-n") == str(n_items)
+            before = root.evaluate(POINTS_JS)
+            cx, cy = densest_spot(before["px"], before["py"], root.locator("canvas.overlay").bounding_box())
+            lasso(page, cx, cy, 30.0)
+            selected = page.get_by_text("items selected")
+            selected.wait_for(timeout=60_000)
+            n = int(selected.inner_text().split()[0].replace(",", ""))
+            assert n == int(root.get_attribute("data-selected")) > 0  # the server has the browser's rows
+
+            received.clear()
+            label_selection(page, n, "big blob")
+            page.wait_for_function("(r) => r.textContent.includes('big blob')", arg=root.element_handle())
+            colors = root.evaluate(COLORS_JS)
+            colored = [c for c in colors if c != UNLABELED_COLOR]
+            assert len(colored) == n and len(set(colored)) == 1
+            # 100k coordinates are 800 KB: a label action sends the changed rows only
+            assert sum(received) < 5 * n + 300_000, sum(received)
+            page.screenshot(path=str(ARTIFACTS / "e2e_100k_labeled.png"))
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "e2e_100k_failure.png"), full_page=True)
+            print(_log_tail(srv["log"]))
+            raise
+        finally:
+            page.close()
+        store = Store(srv["db"])
+        try:
+            assert Counter(store.current_labels(store.project("pool100k")).values()) == {"big blob": n}
+        finally:
+            store.close()
 
 
 def test_a_fresh_server_opened_on_a_page_url_shows_the_app_and_its_sidebar(chromium_browser, tmp_path):

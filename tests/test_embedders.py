@@ -427,10 +427,7 @@ def test_choosing_another_embedder_on_the_data_page_re_embeds(text_app):
 def test_the_explore_gallery_shows_text_snippets_for_a_text_pool(text_app):
     text_app.switch_page("views/explore.py").run()
     rows = [0, 3]
-    points = [
-        {"curve_number": 0, "point_number": r, "point_index": r, "x": 0.0, "y": 0.0, "customdata": r} for r in rows
-    ]
-    text_app.session_state["map"] = {"selection": {"points": points, "point_indices": rows, "box": [], "lasso": []}}
+    text_app.session_state["map_rows"] = np.array(rows)
     text_app.run()
     assert not text_app.exception, [e.message for e in text_app.exception]
     shown = [t.value for t in text_app.text]

@@ -1,62 +1,12 @@
-"""Figures: the map carries row ids in one data trace; legend entries can never be selected; montages tile."""
+"""Figures: learning curves, the confusion matrix; montages tile."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from alviz.figures import UNLABELED_COLOR, class_color, confusion_figure, learning_curve_figure, map_figure
+from alviz.figures import confusion_figure, learning_curve_figure
 from alviz.gallery import montage
-
-Z = np.array([[0.0, 0.0], [1.0, 0.5], [2.0, 1.0], [3.0, 1.5], [4.0, 2.0]], dtype=np.float32)
-CLASSES = np.array([0, -1, 1, 0, -1])
-NAMES = ["cat", "dog"]
-
-
-def data_traces(fig):
-    return [t for t in fig.data if any(v is not None for v in t.x)]
-
-
-def test_map_has_a_single_data_trace_holding_every_point():
-    (points,) = data_traces(map_figure(Z, classes=CLASSES, class_names=NAMES))
-    assert len(points.x) == len(Z)
-
-
-def test_map_points_carry_their_row_ids_in_customdata():
-    (points,) = data_traces(map_figure(Z, classes=CLASSES, class_names=NAMES))
-    assert np.asarray(points.customdata).tolist() == [0, 1, 2, 3, 4]
-
-
-def test_legend_traces_hold_no_selectable_points():
-    fig = map_figure(Z, classes=CLASSES, class_names=NAMES)
-    legend = [t for t in fig.data if t.showlegend is not False]
-    assert legend and all(all(v is None for v in t.x) and t.customdata is None for t in legend)
-
-
-def test_legend_lists_the_classes_present():
-    fig = map_figure(Z, classes=CLASSES, class_names=NAMES)
-    assert [t.name for t in fig.data if t.showlegend is not False] == ["unlabeled", "cat", "dog"]
-
-
-def test_unlabeled_points_are_grey_and_labeled_ones_wear_their_class_color():
-    (points,) = data_traces(map_figure(Z, classes=CLASSES, class_names=NAMES))
-    expected = [class_color(0), UNLABELED_COLOR, class_color(1), class_color(0), UNLABELED_COLOR]
-    assert list(points.marker.color) == expected
-
-
-def test_map_colored_by_values_shows_a_colorscale():
-    (points,) = data_traces(map_figure(Z, values=np.linspace(0, 1, 5), value_name="entropy"))
-    assert points.marker.showscale and np.asarray(points.marker.color).tolist() == pytest.approx(np.linspace(0, 1, 5))
-
-
-def test_map_is_built_deterministically():
-    """Streamlit hashes the figure into the chart's id: a figure that changes clears the selection."""
-    a = map_figure(Z, classes=CLASSES, class_names=NAMES).to_json()
-    assert a == map_figure(Z, classes=CLASSES, class_names=NAMES).to_json()
-
-
-def test_map_starts_in_lasso_mode():
-    assert map_figure(Z).layout.dragmode == "lasso"
 
 
 def test_learning_curve_has_one_line_per_curve():

@@ -356,7 +356,7 @@ def test_the_app_says_when_the_database_is_busy_and_the_retry_stores(tmp_path, m
     monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(shared, "Store", functools.partial(Store, retries=2, busy_timeout=0.1, backoff=0.05))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.session_state["map"] = {"selection": {"points": [{"customdata": r} for r in (3, 4)], "box": [], "lasso": []}}
+    at.session_state["map_rows"] = np.array([3, 4])
     at.run()
     at.selectbox(key="bulk_class").select("Coat").run()
 

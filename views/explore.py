@@ -6,16 +6,16 @@ import os
 from contextlib import nullcontext
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from alviz import neighbors
-from alviz.figures import map_figure
+from alviz.figures import LAYER_COLORS
 from alviz.gallery import montage
+from alviz.mapframe import Coloring, Ring, class_coloring, value_coloring
 from alviz.markup import md
-from alviz.selection import rows_from_selection
 from alviz.session import Session
 from alviz.store import StoreError
+from views._map import clear_selection, picked_row, point_map, selected_rows
 from views._shared import get_projector, pca_map, require_session
 
 COLOR_BY = {
@@ -31,7 +31,6 @@ COLOR_BY = {
 }
 COMMITTEE_BUSY = "Training a committee of 5 models on your labels (once per model)…"
 GALLERY_MAX = 60
-HOVER_MAX = 20_000
 NEW_CLASS = "➕ New class…"
 
 sess: Session = require_session()
@@ -41,7 +40,14 @@ umap_enabled = os.environ.get("ALVIZ_UMAP", "1") != "0"
 
 
 def _umap_key() -> str | None:
-    return get_projector().request(sess.X) if umap_enabled else None
+    """The background UMAP job of this embedding; requested (and its key hashed) once per session."""
+    if not umap_enabled:
+        return None
+    cached = st.session_state.get("umap_job")
+    if cached is None or cached[0] != map_key:
+        cached = (map_key, get_projector().request(sess.X))
+        st.session_state["umap_job"] = cached
+    return cached[1]
 
 
 @st.fragment(run_every=2)
@@ -56,57 +62,41 @@ def _wait_for_umap(key: str) -> None:
         st.caption(f"UMAP failed ({status.removeprefix('failed: ')}); showing PCA.")
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _figure(
-    Z: np.ndarray,
-    classes: np.ndarray | None,
-    names: tuple[str, ...],
-    values: np.ndarray | None,
-    value_name: str,
-    layers: tuple[tuple[str, np.ndarray], ...] = (),
-    pseudo: tuple[np.ndarray, np.ndarray] | None = None,
-) -> go.Figure:
-    # item ids on hover, unless they would weigh down a very large map (DESIGN.md §5)
-    hover = pool.ids if len(pool) <= HOVER_MAX else None
-    return map_figure(
-        Z,
-        classes=classes,
-        class_names=list(names),
-        values=values,
-        value_name=value_name,
-        hover=hover,
-        layers=dict(layers),
-        pseudo=pseudo,
-    )
-
-
 def _coordinates() -> tuple[np.ndarray, str]:
     key = _umap_key()
     Z = get_projector().result(key) if key else None
     if Z is not None and st.session_state.get("projection", "UMAP") == "UMAP":
+        st.session_state.pop("umap_waiting", None)
         return Z, "UMAP"
     return pca_map(sess.X, map_key), "PCA"
 
 
-def _colors(mode: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """(classes, values, note) for the chosen color mode, falling back to labels when it can't be computed."""
+def _label_coloring(mode: str) -> Coloring:
+    ps = sess.pseudo if mode == "label" and sess.use_pseudo and sess.pseudo is not None else None
+    pseudo = None if ps is None else (ps.rows, ps.classes)
+    return class_coloring(sess.y, sess.class_names, pseudo)
+
+
+def _colors(mode: str) -> tuple[Coloring, str]:
+    """The coloring for the chosen mode and a note, falling back to labels when it can't be computed."""
     if mode == "label":
-        return sess.y, None, ""
+        return _label_coloring(mode), ""
     if mode == "predicted":
         if sess.predicted is None:
-            return sess.y, None, "No model yet: train one (Train page) to color by prediction. Showing labels."
-        return sess.predicted, None, ""
+            note = "No model yet: train one (Train page) to color by prediction. Showing labels."
+            return _label_coloring("label"), note
+        return class_coloring(sess.predicted, sess.class_names), ""
     try:
         busy = {"consistency": "Embedding the mirrored images (once)…", "disagreement": COMMITTEE_BUSY}
         busy["difficulty"] = COMMITTEE_BUSY
         with st.spinner(busy[mode]) if mode in busy else nullcontext():
             values = sess.score(mode)
     except ValueError as exc:  # consistency without images to mirror: say why, show labels
-        return sess.y, None, f"{exc} Showing labels."
+        return _label_coloring("label"), f"{exc} Showing labels."
     if values is None:
         need = "a label" if mode == "similarity" else "a trained model"
-        return sess.y, None, f"This coloring needs {need} first. Showing labels."
-    return None, values, ""
+        return _label_coloring("label"), f"This coloring needs {need} first. Showing labels."
+    return value_coloring(values, mode), ""
 
 
 def _label_form(rows: np.ndarray, key: str, what: str) -> None:
@@ -139,7 +129,25 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
         else:
             st.session_state["toast"] = f"Labeled {n:,} items as “{md(name)}”."
             st.session_state.pop("similar", None)
+            if key == "bulk":
+                clear_selection("map")
             st.rerun()
+
+
+def _picked_panel() -> None:
+    """The item last clicked on the map: its id and, for images and texts, the item itself."""
+    row = picked_row("map")
+    if row is None or row >= len(pool):
+        return
+    label = sess.class_names[sess.y[row]] if sess.y[row] >= 0 else "unlabeled"
+    text = f"Clicked: **{md(str(pool.ids[row]))}** (row {row}) · {md(label)}"
+    if sess.predicted is not None:
+        text += f" · model: {md(sess.class_names[sess.predicted[row]])}"
+    st.caption(text)
+    if pool.images is not None:
+        st.image(montage(pool.images[[row]], columns=1, scale=4))
+    elif pool.texts is not None:
+        st.text(str(pool.texts[row])[:500])
 
 
 def _selection_panel(rows: np.ndarray) -> None:
@@ -200,34 +208,34 @@ def map_and_selection() -> None:
     mode = COLOR_BY[top[0].radio("Color by", options, horizontal=True, key="color_by")]
     umap_job = _umap_key()
     if umap_job and get_projector().status(umap_job) == "done":  # offer the choice only once there is one
+        if "projection" not in st.session_state:  # UMAP just arrived: never swap it in under a selection
+            busy = len(selected_rows("map", len(pool))) > 0
+            st.session_state["projection"] = "PCA" if busy else "UMAP"
+            st.session_state["umap_waiting"] = busy
         top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")
     Z, layout = _coordinates()
-    classes, values, note = _colors(mode)
+    if st.session_state.get("umap_waiting"):
+        st.info("The UMAP map is ready: switch to it with **Layout** above (your selection stays selected).")
+    elif layout == "PCA":
+        st.caption("PCA map: a quick preview whose clusters may still split on the UMAP map.")
+    coloring, note = _colors(mode)
     if note:
         st.caption(note)
-    layers = []
+    rings = []
     q = sess.last_query
     if q is not None and st.session_state.get("show_last_query", True):
-        layers.append((f"last query ({q.strategy})", q.rows[~sess.labeled[q.rows]]))
+        rings.append(Ring(f"last query ({q.strategy})", LAYER_COLORS[0], q.rows[~sess.labeled[q.rows]]))
     if st.session_state.get("similar") is not None:
-        layers.append(("similar items", st.session_state["similar"]))
+        rings.append(Ring("similar items", LAYER_COLORS[1], st.session_state["similar"]))
     left, right = st.columns([5, 3])
     with left:
-        ps = sess.pseudo if mode == "label" and sess.use_pseudo and sess.pseudo is not None else None
-        pseudo = None if ps is None else (ps.rows[~sess.labeled[ps.rows]], ps.classes[~sess.labeled[ps.rows]])
-        fig = _figure(Z, classes, tuple(sess.class_names), values, mode, tuple(layers), pseudo)
-        event = st.plotly_chart(
-            fig,
-            key="map",
-            on_select="rerun",
-            selection_mode=("lasso", "box"),
-            config={"displaylogo": False, "scrollZoom": True},
-        )
+        point_map("map", f"{map_key}-{layout}", Z, coloring, rings, ids=pool.ids)
         st.caption(f"Map: {layout} · {len(pool):,} items · {sess.n_labeled:,} labeled")
         if q is not None:
             st.checkbox("Ring the items of the last query", value=True, key="show_last_query")
+        _picked_panel()
     with right:
-        _selection_panel(rows_from_selection(event, len(pool)))
+        _selection_panel(selected_rows("map", len(pool)))
         _similar_panel()
         if st.button("↶ Undo my last label action", key="undo"):
             try:
