@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
+from alviz.cli import exposure_problems
 from alviz.markup import md
 from alviz.store import StoreError
 from views._identity import identity_sidebar
 from views._shared import db_url, model_sidebar, session, store_error
 
 st.set_page_config(page_title="alviz", page_icon=":material/label:", layout="wide")
+
+# `streamlit run` with another address skips `alviz app`'s check: refuse here too (ALVIZ_INSECURE=1 overrides).
+address = st.get_option("server.address")
+if address and not os.environ.get("ALVIZ_INSECURE") and (missing := exposure_problems(address, dict(os.environ))):
+    st.error(md(f"alviz listens on {address}, open to the network, but lacks {' and '.join(missing)}."))
+    st.stop()
 
 nav = st.navigation(
     [

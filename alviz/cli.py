@@ -79,6 +79,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         )
     if problems:
         print(f"warning: listening on {args.host} without {' and '.join(problems)} (--insecure).", file=sys.stderr)
+        env["ALVIZ_INSECURE"] = "1"  # app.py repeats the check for plain `streamlit run`
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
     cmd += ["--server.address", args.host]
     if args.headless:

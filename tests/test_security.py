@@ -658,3 +658,21 @@ def test_guessing_across_many_accounts_holds_everyone(tmp_path):
         throttle.failed(f"user{k}", now=t)
     assert throttle.wait("carol", now=t + 1) == 59
     assert throttle.wait("carol", now=t + 61) == 0
+
+
+def test_streamlit_run_on_an_open_address_without_a_login_shows_nothing(tmp_path, monkeypatch):
+    from streamlit import config
+
+    for k, v in {"ALVIZ_UMAP": "0", "ALVIZ_DB": str(tmp_path / "l.db"), "ALVIZ_DATA": "sample"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
+    for k in ("ALVIZ_CREDENTIALS", "ALVIZ_DATA_ROOT", "ALVIZ_INSECURE"):
+        monkeypatch.delenv(k, raising=False)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+    finally:
+        config.set_option("server.address", before)
+    assert any("open to the network" in e.value for e in at.error)
+    assert not at.get("bidi_component") and not at.get("plotly_chart") and not at.sidebar.text_input
