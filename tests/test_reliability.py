@@ -516,3 +516,27 @@ def test_a_read_only_sqlite_database_says_read_only_at_once(tmp_path):
     with pytest.raises(StoreError, match="read-only") as err:
         store.project("p")
     assert "try again" not in str(err.value)
+
+
+def test_export_onto_a_full_disk_keeps_the_old_file_and_says_so_in_one_line(tmp_path):
+    db = tmp_path / "l.db"
+    store = Store(db)
+    store.add_labels(store.project("p"), [f"item-{k:06d}" for k in range(5000)], "cat", "alice", "bulk")
+    store.close()
+    out = tmp_path / "labels.csv"
+    out.write_text("the previous export\n")
+    # A file-size limit makes writes past 100 KB fail with EFBIG, as a full disk fails them with ENOSPC.
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from alviz.cli import main
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        sys.exit(main(["export", "--db", {str(db)!r}, "--out", {str(out)!r}]))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: Could not write") and proc.stderr.count("\n") == 1, proc.stderr
+    assert out.read_text() == "the previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if "labels" in p.name) == ["labels.csv"]
