@@ -12,7 +12,16 @@ from alviz.store import StoreError
 from views._identity import identity_sidebar
 from views._shared import db_url, model_sidebar, session, store_error
 
-st.set_page_config(page_title="alviz", page_icon=":material/label:", layout="wide")
+
+def _count(n: int) -> str:
+    """A count that fits a sidebar metric: 1,234 / 27,284 / 100k / 1.20M."""
+    if n < 100_000:
+        return f"{n:,}"
+    return f"{n / 1000:.0f}k" if n < 1_000_000 else f"{n / 1e6:.2f}M"
+
+
+# An emoji favicon: a material icon here is fetched from a font CDN at run time.
+st.set_page_config(page_title="alviz", page_icon="🏷️", layout="wide")
 
 # `streamlit run` with another address skips `alviz app`'s check: refuse here too (ALVIZ_INSECURE=1 overrides).
 address = st.get_option("server.address")
@@ -39,8 +48,8 @@ with st.sidebar:
         pool = sess.pool
         st.caption(f"Project **{md(sess.project)}** · {db_url().split('://')[0]} store")
         c1, c2 = st.columns(2)
-        c1.metric("Items", f"{len(pool):,}")
-        c2.metric("Labeled", f"{sess.n_labeled:,}")
+        c1.metric("Items", _count(len(pool)), help=f"{len(pool):,} items")
+        c2.metric("Labeled", _count(sess.n_labeled), help=f"{sess.n_labeled:,} labeled")
         counts = {k: v for k, v in sess.label_counts().items() if v}
         if counts:
             st.caption(" · ".join(f"{md(name)}: {n}" for name, n in counts.items()))

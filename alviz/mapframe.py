@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from alviz.figures import UNLABELED_COLOR, class_color, tint
+from alviz.figures import class_color, tint
 
 MAGIC = b"AVZ1"
 IDS_MAX_BYTES = 4_000_000  # item ids travel with the coordinates up to this size; beyond, hover shows row numbers
@@ -37,6 +37,8 @@ _VIRIDIS = (
 )
 VALUE_LEVELS = 254  # codes 0..253 for values, 254 for a missing value
 CLASS_SLOTS = 126  # class codes: c, pseudo c + 126, unlabeled 252; more classes share colors
+# Unlabeled points are drawn darker than the legend's grey: piles of them read as density up to 1M points.
+MAP_UNLABELED = "#a6a6a6"
 
 
 def encode_frame(header: dict, arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -109,7 +111,7 @@ def class_coloring(
         free = ~has[rows]
         codes[rows[free]] = (CLASS_SLOTS + pc[free] % slots).astype(np.uint8)
         pseudo_count = int(free.sum())
-    palette = [UNLABELED_COLOR] * (2 * CLASS_SLOTS + 1)
+    palette = [MAP_UNLABELED] * (2 * CLASS_SLOTS + 1)
     weights = [0.45] * len(palette)
     for c in range(slots):
         palette[c], weights[c] = class_color(c), 1.0
@@ -119,7 +121,7 @@ def class_coloring(
     if pseudo_count:
         legend.append({"label": f"pseudo-labeled, pale ({pseudo_count:,})", "color": tint("#555555")})
     if (~has).sum() - pseudo_count > 0:
-        legend.append({"label": f"unlabeled ({int((~has).sum()) - pseudo_count:,})", "color": UNLABELED_COLOR})
+        legend.append({"label": f"unlabeled ({int((~has).sum()) - pseudo_count:,})", "color": MAP_UNLABELED})
     return Coloring(codes, palette, weights, legend)
 
 
@@ -139,7 +141,7 @@ def value_coloring(values: np.ndarray, name: str) -> Coloring:
     scaled = (v - lo) / ((hi - lo) or 1.0)
     codes = np.full(len(v), VALUE_LEVELS, np.uint8)
     codes[finite] = np.rint(scaled[finite] * (VALUE_LEVELS - 1)).astype(np.uint8)
-    palette = [*_viridis(VALUE_LEVELS), UNLABELED_COLOR]
+    palette = [*_viridis(VALUE_LEVELS), MAP_UNLABELED]
     colorbar = {"name": name, "min": f"{lo:.3g}", "max": f"{hi:.3g}", "stops": list(_VIRIDIS)}
     return Coloring(codes, palette, [1.0] * VALUE_LEVELS + [0.45], [], colorbar)
 

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
-UNLABELED_COLOR = "#c8c8c8"  # alviz.figures.UNLABELED_COLOR
+UNLABELED_COLOR = "#a6a6a6"  # alviz.mapframe.MAP_UNLABELED
 NEW_CLASS = "➕ New class…"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -267,6 +267,9 @@ def test_a_100k_point_table_is_lassoed_labeled_and_recolored_by_a_delta(chromium
         page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
         received: list[int] = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+        outside: list[str] = []  # nothing may load from the internet (a CDN favicon did, once)
+        local = (srv["url"], "data:", "blob:")
+        page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
         try:
             page.goto(srv["url"])
             root = map_root(page)
@@ -288,6 +291,7 @@ def test_a_100k_point_table_is_lassoed_labeled_and_recolored_by_a_delta(chromium
             # 100k coordinates are 800 KB: a label action sends the changed rows only
             assert sum(received) < 5 * n + 300_000, sum(received)
             page.screenshot(path=str(ARTIFACTS / "e2e_100k_labeled.png"))
+            assert not outside, outside
         except Exception:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "e2e_100k_failure.png"), full_page=True)

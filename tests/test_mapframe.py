@@ -7,8 +7,9 @@ import base64
 import numpy as np
 import pytest
 
-from alviz.figures import UNLABELED_COLOR, class_color
+from alviz.figures import class_color
 from alviz.mapframe import (
+    MAP_UNLABELED,
     MapFeed,
     Ring,
     class_coloring,
@@ -108,15 +109,15 @@ def test_class_codes_color_labels_pseudo_labels_and_unlabeled_items_apart():
     col = class_coloring(classes, NAMES, pseudo=(np.array([1, 3]), np.array([0, 0])))
     colors = [col.palette[c] for c in col.codes]
     assert colors[0] == class_color(0) and colors[3] == class_color(1)  # a human label beats a pseudo-label
-    assert colors[2] == UNLABELED_COLOR
-    assert colors[1] not in (class_color(0), UNLABELED_COLOR)  # a pale tint: pseudo, not human
+    assert colors[2] == MAP_UNLABELED
+    assert colors[1] not in (class_color(0), MAP_UNLABELED)  # a pale tint: pseudo, not human
     assert [e["label"] for e in col.legend] == ["cat (1)", "dog (1)", "pseudo-labeled, pale (1)", "unlabeled (1)"]
 
 
 def test_value_codes_span_the_scale_and_missing_values_are_grey():
     col = value_coloring(np.array([0.0, 0.5, 1.0, np.nan]), "margin")
     assert col.codes[0] == 0 and col.codes[2] == 253 and 120 < col.codes[1] < 133
-    assert col.palette[col.codes[3]] == UNLABELED_COLOR
+    assert col.palette[col.codes[3]] == MAP_UNLABELED
     assert col.colorbar["min"] == "0" and col.colorbar["max"] == "1"
 
 

@@ -7,7 +7,8 @@
 // the typed arrays; the selection goes back as sorted uint32 ids or an N-bit mask, whichever is smaller.
 
 const MAGIC = "AVZ1";
-const FADED = 0.12; // weight of unselected points while a selection exists
+const FADED = 0.25; // weight of unselected points while a selection exists
+const PICKED = 2.0; // and of the selected ones
 const RING_MAX = 5000;
 
 function decodeFrame(bytes) {
@@ -271,11 +272,12 @@ class AlvizMap {
       const c = codes[i];
       if (c >= nc) continue;
       let w = cw[c], rr = cr[c], gg = cg[c], bb = cb[c];
-      if (mask && !mask[i]) {
-        w *= FADED;
-        rr *= FADED;
-        gg *= FADED;
-        bb *= FADED;
+      if (mask) {
+        const f = mask[i] ? PICKED : FADED;
+        w *= f;
+        rr *= f;
+        gg *= f;
+        bb *= f;
       }
       const o = py * W + px;
       for (let k = 0; k < stamp.length; k++) {
