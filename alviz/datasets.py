@@ -468,7 +468,7 @@ def read_folder_embeddings(path: str | os.PathLike, ids: np.ndarray) -> tuple[np
         vectors = X[[row[i] for i in ids]]
         extra = len(X) - len(ids)
         how = "rows matched by id" + (f"; {extra} rows for other files ignored" if extra else "")
-    bad = ~np.isfinite(vectors.astype(np.float64)).all(axis=1)
+    bad = ~np.isfinite(vectors).all(axis=1)
     if bad.any():
         shown = ", ".join(np.asarray(ids)[bad][:5])
         raise ValueError(
@@ -568,7 +568,10 @@ def load_table(
 
     X = None
     if features:
-        X = df[features].to_numpy(dtype=np.float64)
+        # float32 at once: a 1M x 256 table would pass through a 2 GB float64 copy; values beyond float32's range
+        # become inf and are refused below like NaN
+        with np.errstate(over="ignore"):
+            X = df[features].to_numpy(dtype=np.float32)
         bad_rows = ~np.isfinite(X).all(axis=1)
         if bad_rows.any():
             bad_cols = [c for c, bad in zip(features, ~np.isfinite(X).all(axis=0), strict=True) if bad]
@@ -576,7 +579,6 @@ def load_table(
             raise ValueError(
                 f"{int(bad_rows.sum())} rows have NaN or inf in embedding columns ({shown}); drop or fill them."
             )
-        X = X.astype(np.float32)
 
     if id_col is None:
         ids = np.arange(len(df)).astype(str)
