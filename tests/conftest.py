@@ -174,3 +174,11 @@ def pg_database(tmp_path) -> Database:
     db = make_database("postgresql", tmp_path)
     yield db
     drop_database(db)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _app_errors_in_full():
+    """.streamlit/config.toml hides error details from the app's users; AppTest failures should still show them."""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
