@@ -59,7 +59,7 @@ def _wait_for_umap(key: str) -> None:
     elif status == "done":
         st.rerun()
     else:
-        st.caption(f"UMAP failed ({status.removeprefix('failed: ')}); showing PCA.")
+        st.caption(md(f"UMAP failed ({status.removeprefix('failed: ')}); showing PCA."))
 
 
 def _coordinates() -> tuple[np.ndarray, str]:
@@ -92,7 +92,7 @@ def _colors(mode: str) -> tuple[Coloring, str]:
         with st.spinner(busy[mode]) if mode in busy else nullcontext():
             values = sess.score(mode)
     except ValueError as exc:  # consistency without images to mirror: say why, show labels
-        return _label_coloring("label"), f"{exc} Showing labels."
+        return _label_coloring("label"), md(f"{exc} Showing labels.")
     if values is None:
         need = "a label" if mode == "similarity" else "a trained model"
         return _label_coloring("label"), f"This coloring needs {need} first. Showing labels."
@@ -125,7 +125,7 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
         try:
             n = sess.label(rows, name, source="bulk")
         except (ValueError, StoreError) as exc:  # StoreError: the database is away; nothing was written
-            st.error(str(exc))
+            st.error(md(str(exc)))
         else:
             st.session_state["toast"] = f"Labeled {n:,} items as “{md(name)}”."
             st.session_state.pop("similar", None)
@@ -241,7 +241,7 @@ def map_and_selection() -> None:
             try:
                 n = sess.undo()
             except StoreError as exc:
-                st.error(str(exc))
+                st.error(md(str(exc)))
                 return
             st.session_state["toast"] = f"Undid the last action: {n} items restored." if n else "Nothing to undo."
             st.rerun()
@@ -264,7 +264,7 @@ def _edit_classes() -> None:
             try:
                 n = sess.rename_class(old, new) if mode == "Rename" else sess.merge_classes(old, new)
             except (ValueError, StoreError) as exc:
-                st.error(str(exc))
+                st.error(md(str(exc)))
             else:
                 st.session_state["toast"] = f"{n} items moved from “{md(old)}” to “{md(new)}”; undo reverts it."
                 st.rerun()
