@@ -6,15 +6,19 @@ probabilities, with zeros for classes it has not seen, so scores and strategies 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from threadpoolctl import threadpool_limits
 
 MODELS = ("logreg", "mlp")
+ROWS = 32_768  # rows per chunk when predicting or scaling a pool: bounded temporaries (32 MB at d = 256)
 
 
 def one_blas_thread():
@@ -33,16 +37,28 @@ class GlobalScaler(TransformerMixin, BaseEstimator):
     (the tail of a PCA) to the same weight as the informative ones: with 2 labels per class it cost 0.29
     accuracy on digits (0.79 -> 0.47). One common scale keeps their relative weight and still makes the
     regularization strength independent of the embedding's units.
+
+    Statistics accumulate in float64 chunk by chunk and ``transform`` works in float32: a float64 copy of a
+    1M x 256 pool is 2 GB.
     """
 
     def fit(self, X: np.ndarray, y=None) -> GlobalScaler:
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = float(np.sqrt(X.var(axis=0).mean())) or 1.0
+        n = len(X)
+        mean = np.zeros(X.shape[1])
+        for start in range(0, n, ROWS):
+            mean += np.asarray(X[start : start + ROWS], dtype=np.float64).sum(axis=0)
+        mean /= max(n, 1)
+        sq = np.zeros(X.shape[1])
+        for start in range(0, n, ROWS):  # two passes: E[x²] - E[x]² cancels badly for off-center features
+            sq += ((np.asarray(X[start : start + ROWS], dtype=np.float64) - mean) ** 2).sum(axis=0)
+        self.mean_ = mean
+        self.scale_ = float(np.sqrt((sq / max(n, 1)).mean())) or 1.0
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
+        out = np.asarray(X, dtype=np.float32) - self.mean_.astype(np.float32)  # the one float32 copy
+        out *= np.float32(1.0 / self.scale_)
+        return out
 
 
 class OneClassError(ValueError):
@@ -60,6 +76,7 @@ class Learner:
         self.C = C
         self.random_state = random_state
         self._pipe: Pipeline | None = None
+        self._linear: tuple[np.ndarray, np.ndarray] | None = None  # logreg: weights (d, K), bias (K,); scaler in
         self.classes_: np.ndarray = np.empty(0, dtype=np.int64)
         self.n_features_: int | None = None
 
@@ -83,6 +100,12 @@ class Learner:
             self._pipe = self._make().fit(X, y)
         self.classes_ = present.astype(np.int64)
         self.n_features_ = X.shape[1]
+        self._linear = None
+        if self.kind == "logreg":  # fold the scaler into the weights: predicting a pool is one float32 product
+            scaler, head = self._pipe[0], self._pipe[-1]
+            coef = np.asarray(head.coef_, dtype=np.float64).T / scaler.scale_  # (d, K)
+            bias = np.asarray(head.intercept_, dtype=np.float64) - scaler.mean_ @ coef
+            self._linear = (coef.astype(np.float32), bias.astype(np.float32))
         return self
 
     @property
@@ -96,8 +119,25 @@ class Learner:
             raise ValueError(f"X has {X.shape[1]} features, the model was fit with {self.n_features_}.")
         out = np.zeros((len(X), self.n_classes), dtype=np.float32)
         with one_blas_thread():
-            out[:, self.classes_] = self._pipe.predict_proba(X)
+            for start in range(0, len(X), ROWS):  # in chunks: the scaled copy stays small at 1M items
+                stop = min(start + ROWS, len(X))
+                out[start:stop, self.classes_] = self._proba_chunk(X[start:stop])
         return out
+
+    def _proba_chunk(self, X: np.ndarray) -> np.ndarray:
+        """What the pipeline's predict_proba gives, for logistic regression straight from the folded weights."""
+        if self._linear is None:
+            return self._pipe.predict_proba(X)
+        coef, bias = self._linear
+        z = np.asarray(X, dtype=np.float32) @ coef
+        z += bias
+        if z.shape[1] == 1:  # binary: sklearn's sigmoid of the one decision value
+            p = expit(z[:, 0])
+            return np.stack([1.0 - p, p], axis=1)
+        z -= z.max(axis=1, keepdims=True)  # softmax, as sklearn's multinomial model
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
@@ -106,16 +146,47 @@ class Learner:
         return self._pipe[0].transform(X)
 
 
-def cross_val_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, max_folds: int = 5, seed: int = 0) -> float | None:
-    """Stratified k-fold accuracy on the labels alone, or None when some class has fewer than 2 labels."""
+@dataclass(frozen=True)
+class CrossVal:
+    """One stratified k-fold pass over the labels: its folds, fold models and out-of-fold probabilities.
+
+    Computed once per round and shared: the human model's accuracy, the pseudo-label thresholds and the
+    pseudo-label comparison all read the same folds (they used to refit them three times).
+    """
+
+    folds: list[tuple[np.ndarray, np.ndarray]]  # (train, held) positions into the labeled rows
+    models: list[Learner]  # fold i's model, fit on folds[i][0]
+    proba: np.ndarray  # (n, C) out-of-fold probabilities of every labeled row
+
+    def accuracy(self, y: np.ndarray) -> float:
+        """Mean over folds of the held-out accuracy (what sklearn's cross_val_score averages)."""
+        pred = self.proba.argmax(axis=1)
+        return float(np.mean([(pred[held] == y[held]).mean() for _, held in self.folds]))
+
+
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, n_classes: int, max_folds: int = 5, seed: int = 0, kind: str = "logreg"
+) -> CrossVal | None:
+    """Stratified k-fold (k = min(max_folds, smallest class count)) fits on the labels, or None when some
+    class has fewer than 2 labels or there is only one class."""
     _, counts = np.unique(y, return_counts=True)
     if len(counts) < 2 or counts.min() < 2:
         return None
-    folds = int(min(max_folds, counts.min()))
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    est = Learner(n_classes)._make()
-    with one_blas_thread():
-        return float(cross_val_score(est, X, y, cv=cv).mean())
+    cv = StratifiedKFold(n_splits=int(min(max_folds, counts.min())), shuffle=True, random_state=seed)
+    folds, models = [], []
+    proba = np.zeros((len(y), n_classes), dtype=np.float32)
+    for train, held in cv.split(X, y):
+        model = Learner(n_classes, random_state=seed, kind=kind).fit(X[train], y[train])
+        proba[held] = model.predict_proba(X[held])
+        folds.append((train, held))
+        models.append(model)
+    return CrossVal(folds, models, proba)
+
+
+def cross_val_accuracy(X: np.ndarray, y: np.ndarray, n_classes: int, max_folds: int = 5, seed: int = 0) -> float | None:
+    """Stratified k-fold accuracy on the labels alone, or None when some class has fewer than 2 labels."""
+    cv = cross_validate(X, y, n_classes, max_folds, seed)
+    return None if cv is None else cv.accuracy(y)
 
 
 def fit_committee(

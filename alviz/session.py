@@ -14,9 +14,15 @@ import numpy as np
 
 from alviz import difficulty, insight, neighbors, scores, team
 from alviz.embed import Embedding, embed_view
-from alviz.model import Learner, OneClassError, committee_proba, cross_val_accuracy, fit_committee
+from alviz.model import CrossVal, Learner, OneClassError, committee_proba, cross_validate, fit_committee
 from alviz.pool import UNLABELED, Pool
-from alviz.pseudo import PseudoLabels, class_thresholds, cross_val_accuracy_with_pseudo, pseudo_labels
+from alviz.pseudo import (
+    PseudoLabels,
+    class_thresholds,
+    cross_val_accuracy_with_pseudo,
+    pseudo_labels,
+    training_sample,
+)
 from alviz.store import Store
 from alviz.strategies import COMMITTEE, NEEDS_FLIP, QueryContext, select
 from alviz.strategies.auto import plan
@@ -25,6 +31,7 @@ from alviz.strategies.consistency import NeedsImages, symmetric_kl
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
 LOOK_ALIKES = 9  # with the item itself a group of 10: in human_effort 154 decisions against 195 with 20
+EVAL_MAX = 20_000  # unlabeled items with ground truth a model is scored on: a fixed sample beyond
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class Evaluation:
 
 class Session:
     """Labels, model and history of one project over one pool."""
+
+    _cv: tuple[int, np.ndarray, CrossVal | None] | None = None  # (classes, labels, their cross-validation)
 
     def __init__(
         self,
@@ -227,8 +236,10 @@ class Session:
     def _fit(self, y: np.ndarray | None = None, with_pseudo: bool | None = None) -> None:
         """Fit on a snapshot of the labels (a background retrain must not see labels change under it).
 
-        ``with_pseudo`` (default: ``use_pseudo``) also fits a second model on the human labels plus the
-        pseudo-labels they imply; it becomes the model in use only when ``use_pseudo`` is on.
+        ``with_pseudo`` (default: ``use_pseudo``) also derives the pseudo-labels the human labels imply and, when
+        they are used or can be measured on ground truth, fits a second model on human labels plus a stratified
+        sample of at most ``pseudo.MAX_TRAIN`` of them; it becomes the model in use only when ``use_pseudo`` is on.
+        Without ground truth that model is only measured by cross-validation, which refits its own, so it is not fit.
         """
         y = self.y.copy() if y is None else y
         with_pseudo = self.use_pseudo if with_pseudo is None else with_pseudo
@@ -237,12 +248,14 @@ class Session:
         human_model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
         human_proba = human_model.predict_proba(self.X)
         pseudo, pseudo_model, pseudo_proba = None, None, None
-        if with_pseudo:  # calibration costs k more fits: only when pseudo-labels are wanted or measured
-            thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed)
+        if with_pseudo:  # calibration reuses the labels' cross-validation (k small fits, once per set of labels)
+            cv = self._cross_val(y)
+            thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed, cv=cv)
             pseudo = pseudo_labels(human_proba, mask, thresholds)
-        if pseudo is not None and len(pseudo.rows):
-            Xp = np.vstack([self.X[mask], self.X[pseudo.rows]])
-            yp = np.concatenate([y[mask], pseudo.classes])
+        if pseudo is not None and len(pseudo.rows) and (self.use_pseudo or self._has_ground_truth()):
+            train = training_sample(pseudo, np.random.default_rng(self.seed))
+            Xp = np.vstack([self.X[mask], self.X[train.rows]])
+            yp = np.concatenate([y[mask], train.classes])
             pseudo_model = Learner(n_classes, random_state=self.seed).fit(Xp, yp)
             if self.use_pseudo:
                 pseudo_proba = pseudo_model.predict_proba(self.X)
@@ -250,6 +263,23 @@ class Session:
         with self._lock:  # swap the models and their scores in together
             self.model, self._proba, self.human_model = model, proba, human_model
             self.pseudo, self.pseudo_model = pseudo, pseudo_model
+
+    def _has_ground_truth(self) -> bool:
+        """Whether evaluate() scores models on ground truth (a test part, or known classes in the pool)."""
+        test = self.pool.test
+        return (test is not None and test.has_ground_truth and self.X_test is not None) or self.pool.has_ground_truth
+
+    def _cross_val(self, y: np.ndarray) -> CrossVal | None:
+        """The labels' stratified k-fold cross-validation, computed once per set of labels: the human model's
+        accuracy, the pseudo-label thresholds and the pseudo-label comparison all read it."""
+        n_classes = len(self.class_names)
+        cached = self._cv
+        if cached is not None and cached[0] == n_classes and np.array_equal(cached[1], y):
+            return cached[2]
+        mask = y >= 0
+        cv = cross_validate(self.X[mask], y[mask], n_classes, seed=self.seed)
+        self._cv = (n_classes, y.copy(), cv)
+        return cv
 
     @property
     def proba(self) -> np.ndarray | None:
@@ -275,15 +305,19 @@ class Session:
         y = self.y.copy()
         n_labeled = int((y >= 0).sum())
         self._fit(y, with_pseudo=self.use_pseudo or self.compare_pseudo)
-        ev = self.evaluate()
+        with self._lock:
+            model, human_model, pseudo_model, pseudo = self.model, self.human_model, self.pseudo_model, self.pseudo
+        ev = human = self.evaluate(human_model, y=y)  # each model measured once, on the snapshot of the labels
         extras: dict = {}
-        if self.pseudo is not None:  # the curve with and without pseudo-labels
-            extras["accuracy_human"] = self.evaluate(self.human_model, y=y).accuracy
-            extras["n_pseudo"] = len(self.pseudo.rows)
-            if self.pseudo_model is not None:
-                extras["accuracy_pseudo"] = self.evaluate(self.pseudo_model, y=y, pseudo=self.pseudo).accuracy
-            else:  # no class reached its confidence bar: the model with pseudo-labels is the human one
-                extras["accuracy_pseudo"] = extras["accuracy_human"]
+        if pseudo is not None:  # the curve with and without pseudo-labels
+            extras["accuracy_human"] = human.accuracy
+            extras["n_pseudo"] = len(pseudo.rows)
+            # without ground truth the pseudo model is measured by refitting folds: pseudo_model may be None there;
+            # no pseudo-label at all: the model with pseudo-labels is the human one
+            with_pseudo = self.evaluate(pseudo_model or human_model, y=y, pseudo=pseudo) if len(pseudo.rows) else human
+            extras["accuracy_pseudo"] = with_pseudo.accuracy
+            if model is pseudo_model:
+                ev = with_pseudo
         number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator, **extras)
         self._labeled_at_round = n_labeled
         out = {"round": number, "n_labeled": n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
@@ -320,15 +354,20 @@ class Session:
             return Evaluation(float((pred == test.y_true[keep]).mean()), "test accuracy", int(keep.sum()))
         labeled = y >= 0
         if self.pool.has_ground_truth:
-            keep = (self.pool.y_true >= 0) & ~labeled
-            if keep.any():
-                acc = float((model.predict(self.X[keep]) == self.pool.y_true[keep]).mean())
-                return Evaluation(acc, "accuracy on unlabeled items (ground truth)", int(keep.sum()))
-        n_classes = len(self.class_names)
+            rows = np.flatnonzero((self.pool.y_true >= 0) & ~labeled)
+            if len(rows):
+                if len(rows) > EVAL_MAX:  # a fixed-seed sample: the accuracy of 20,000 items is exact enough
+                    rows = np.sort(np.random.default_rng(self.seed).choice(rows, EVAL_MAX, replace=False))
+                acc = float((model.predict(self.X[rows]) == self.pool.y_true[rows]).mean())
+                return Evaluation(acc, "accuracy on unlabeled items (ground truth)", len(rows))
+        cv = self._cross_val(y)
         if pseudo is not None:
-            acc = cross_val_accuracy_with_pseudo(self.X, y, labeled, pseudo.thresholds, n_classes, seed=self.seed)
+            n_classes = len(self.class_names)
+            acc = cross_val_accuracy_with_pseudo(
+                self.X, y, labeled, pseudo.thresholds, n_classes, seed=self.seed, cv=cv
+            )
         else:
-            acc = cross_val_accuracy(self.X[labeled], y[labeled], n_classes, seed=self.seed)
+            acc = None if cv is None else cv.accuracy(y[labeled])
         if acc is None:
             return Evaluation(None, "cross-validated accuracy (needs 2 labels per class)", int(labeled.sum()))
         return Evaluation(acc, "cross-validated accuracy", int(labeled.sum()))

@@ -41,6 +41,11 @@ def register(name: str) -> Callable[[Strategy], Strategy]:
 def top_k_unlabeled(score: np.ndarray, labeled: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of the k highest-scoring unlabeled items; ties broken at random (seeded)."""
     candidates = np.flatnonzero(~labeled)
+    if len(candidates) > 4 * k:  # keep the k best and all that tie with the k-th: no shuffle or sort of the pool
+        s = score[candidates]
+        kth = np.partition(s, len(s) - k)[len(s) - k]
+        if not np.isnan(kth):
+            candidates = candidates[s >= kth]
     order = rng.permutation(len(candidates))  # shuffle first so a stable sort breaks ties randomly
     cand = candidates[order]
     best = np.argsort(-score[cand], kind="stable")[:k]

@@ -56,7 +56,10 @@ def diverse_margin(
     unc = scores.margin(ctx.proba)
     taken = ctx.labeled if exclude is None else ctx.labeled | exclude
     cand = np.flatnonzero(~taken)
-    cand = cand[np.argsort(-unc[cand], kind="stable")[: CANDIDATES_PER_PICK * k]]
+    n_cand = CANDIDATES_PER_PICK * k
+    if len(cand) > n_cand:  # partition first: sorting every unlabeled item costs O(N log N) at 1M
+        cand = np.sort(cand[np.argpartition(-unc[cand], n_cand)[:n_cand]])
+    cand = cand[np.argsort(-unc[cand], kind="stable")]
     if len(cand) <= k:
         return cand
     labels, _ = cluster(ctx.X[cand], k, rng)

@@ -1,23 +1,44 @@
 """Strategies that look at the geometry of the pool: expected model change, core-set, BADGE,
-density-weighted entropy and TypiClust. All vectorised: no Python loop over the pool."""
+density-weighted entropy and TypiClust. All vectorised: no Python loop over the pool.
+
+A round must cost the same at 1M items as at 100k: k-center and BADGE compare every pick with every candidate,
+so they look at a candidate pool of at most ``CANDIDATES`` items (k-center: a uniform sample of the unlabeled
+items, which keeps its aim of covering the pool; BADGE: the items of longest gradient embedding, the only ones
+its D² sampling is likely to reach). TypiClust and density share one clustering per embedding
+(``alviz.strategies.clustering``) instead of a k-means over the pool per query.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from threadpoolctl import threadpool_limits
 
 from alviz import scores
-from alviz.strategies import QueryContext, register, top_k_unlabeled
+from alviz.strategies import QueryContext, clustering, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 CHUNK = 1024
+CANDIDATES = 20_000  # items k-center and BADGE choose among; the whole unlabeled pool below this
+MAX_REFERENCE = 10_000  # labeled items k-center measures distances to (a uniform sample beyond)
+ROWS = 32_768  # rows per block when a pool-wide quantity is computed in pieces
 
 
-def model_features(ctx: QueryContext) -> np.ndarray:
-    """Embeddings as the model's linear head sees them (scaled), with a bias column appended."""
+def model_features(ctx: QueryContext, rows: np.ndarray | slice | None = None) -> np.ndarray:
+    """Embeddings of ``rows`` (default: all) as the model's linear head sees them (scaled), with a bias column."""
+    X = ctx.X if rows is None else ctx.X[rows]
     scale = getattr(ctx.model, "scale", None)
-    Xs = scale(ctx.X) if callable(scale) else ctx.X
+    Xs = scale(X) if callable(scale) else X
     return np.hstack([np.asarray(Xs, dtype=np.float32), np.ones((len(Xs), 1), dtype=np.float32)])
+
+
+def feature_norms(ctx: QueryContext) -> np.ndarray:
+    """(N,) length of every item's model features, block by block (no scaled copy of the pool)."""
+    out = np.empty(len(ctx.X), dtype=np.float32)
+    for start in range(0, len(ctx.X), ROWS):
+        f = model_features(ctx, slice(start, start + ROWS))
+        out[start : start + len(f)] = np.sqrt(np.einsum("ij,ij->i", f, f))
+    return out
 
 
 def egl_score(proba: np.ndarray, feats: np.ndarray) -> np.ndarray:
@@ -26,10 +47,11 @@ def egl_score(proba: np.ndarray, feats: np.ndarray) -> np.ndarray:
     For label y the gradient is (p - e_y) ⊗ x, whose norm is ||p - e_y|| · ||x||, and
     ||p - e_y||² = Σp² - 2 p_y + 1; the expectation is over y ~ p.
     """
-    p = proba.astype(np.float64)
+    p = np.asarray(proba, dtype=np.float32)
     sq = (p**2).sum(axis=1, keepdims=True)
     per_label = np.sqrt(np.maximum(sq - 2 * p + 1, 0.0))
-    return (p * per_label).sum(axis=1) * np.linalg.norm(feats, axis=1)
+    norms = feats if feats.ndim == 1 else np.linalg.norm(feats, axis=1)  # (N,) lengths, or the features
+    return (p * per_label).sum(axis=1) * norms
 
 
 @register("egl")
@@ -37,7 +59,7 @@ def egl(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Items whose label, whatever it turns out to be, would move the model most (random before a model)."""
     if ctx.proba is None:
         return random(ctx, k, rng)
-    return top_k_unlabeled(egl_score(ctx.proba, model_features(ctx)), ctx.labeled, k, rng)
+    return top_k_unlabeled(egl_score(ctx.proba, feature_norms(ctx)), ctx.labeled, k, rng)
 
 
 def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -54,24 +76,31 @@ def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 @register("kcenter")
 def kcenter(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy core-set: repeatedly the unlabeled item farthest from everything labeled or picked."""
+    """Greedy core-set: repeatedly the unlabeled item farthest from everything labeled or picked, among a
+    uniform sample of at most CANDIDATES unlabeled items (distances to at most MAX_REFERENCE labeled ones)."""
     X = np.asarray(ctx.X, dtype=np.float32)
-    picked: list[int] = []
-    if ctx.labeled.any():
-        dist = min_sqdist(X, X[ctx.labeled])
+    cand = np.flatnonzero(~ctx.labeled)
+    if len(cand) > CANDIDATES:
+        cand = np.sort(rng.choice(cand, CANDIDATES, replace=False))
+    Xc = X[cand]
+    picked: list[int] = []  # positions in cand
+    ref = np.flatnonzero(ctx.labeled)
+    if len(ref):
+        if len(ref) > MAX_REFERENCE:
+            ref = rng.choice(ref, MAX_REFERENCE, replace=False)
+        dist = min_sqdist(Xc, X[ref])
     else:  # nothing labeled: start from a random item
-        picked.append(int(rng.choice(len(X))))
-        dist = min_sqdist(X, X[picked])
-    xx = np.einsum("ij,ij->i", X, X)
-    dist[ctx.labeled] = -np.inf
+        picked.append(int(rng.choice(len(cand))))
+        dist = min_sqdist(Xc, Xc[picked])
+    xx = np.einsum("ij,ij->i", Xc, Xc)
     dist[picked] = -np.inf
     while len(picked) < k:
         i = int(np.argmax(dist))
         picked.append(i)
-        # one mat-vec per pick: ||x - c||² = ||x||² - 2 x·c + ||c||², no (N, d) temporary
-        np.minimum(dist, xx - 2.0 * (X @ X[i]) + xx[i], out=dist)
+        # one mat-vec per pick: ||x - c||² = ||x||² - 2 x·c + ||c||², no (M, d) temporary
+        np.minimum(dist, xx - 2.0 * (Xc @ Xc[i]) + xx[i], out=dist)
         dist[i] = -np.inf
-    return np.asarray(picked)
+    return cand[np.asarray(picked)]
 
 
 @register("badge")
@@ -86,8 +115,12 @@ def badge(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     cand = np.flatnonzero(~ctx.labeled)
     a = ctx.proba[cand].astype(np.float32)
     a[np.arange(len(a)), a.argmax(axis=1)] -= 1.0
-    x = model_features(ctx)[cand]
-    norm2 = np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", x, x)
+    aa = np.einsum("ij,ij->i", a, a)
+    if len(cand) > CANDIDATES:  # the longest (p - e_ŷ): confident items have near-zero gradients
+        keep = np.sort(np.argpartition(-aa, CANDIDATES)[:CANDIDATES])
+        cand, a, aa = cand[keep], a[keep], aa[keep]
+    x = model_features(ctx, cand)
+    norm2 = aa * np.einsum("ij,ij->i", x, x)
     picked = [int(np.argmax(norm2))]  # positions in cand; the longest gradient first, as BADGE does
     d2 = np.full(len(cand), np.inf, dtype=np.float32)
     while True:
@@ -115,21 +148,35 @@ def cluster(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[n
     seed = int(rng.integers(2**31 - 1))
     X = np.asarray(X, dtype=np.float32)
     if len(X) * n_clusters <= 500_000:
-        km = KMeans(n_clusters, n_init=1, max_iter=100, random_state=seed).fit(X)
+        with threadpool_limits(limits=1):  # small inputs: threads only contend (see loss_prediction.diverse_top)
+            km = KMeans(n_clusters, n_init=1, max_iter=100, random_state=seed).fit(X)
         return km.labels_, km.cluster_centers_
     n_fit = min(len(X), max(20 * n_clusters, 10_000))
     sample = X[rng.choice(len(X), n_fit, replace=False)] if n_fit < len(X) else X
     sample = sample.astype(np.float64)  # sklearn's float32 distances take a slow upcasting path in k-means++
     km = MiniBatchKMeans(n_clusters, batch_size=2048, n_init=1, max_iter=10, random_state=seed).fit(sample)
-    return km.predict(X.astype(np.float64)), km.cluster_centers_
+    return clustering.nearest(X, km.cluster_centers_), km.cluster_centers_  # float32 blocks, no float64 pool copy
 
 
-def density(X: np.ndarray, rng: np.random.Generator, n_clusters: int = 20) -> np.ndarray:
-    """Representativeness: cosine similarity of each item to the center of its k-means cluster."""
-    labels, centers = cluster(X, n_clusters, rng)
-    unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    cunit = centers / np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
-    return np.einsum("ij,ij->i", unit, cunit[labels].astype(np.float32)).astype(np.float32)
+def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: int = 20) -> np.ndarray:
+    """Representativeness: cosine similarity of each item to the center of its k-means cluster.
+
+    Clusters come from the embedding's shared clustering (``rng`` is accepted for compatibility and unused: the
+    result depends on the embedding alone), and the (N,) result is kept per embedding: computed once."""
+    store = clustering.derived(X)
+    key = ("density", n_clusters)
+    if key not in store:
+        fine = clustering.fine_clusters(X)
+        _, centers = clustering.coarse(fine, n_clusters, np.random.default_rng(clustering.SEED))
+        cunit = centers / np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
+        out = np.empty(len(X), dtype=np.float32)
+        for start in range(0, len(X), ROWS):
+            block = np.asarray(X[start : start + ROWS], dtype=np.float32)
+            near = clustering.nearest(block, centers)
+            norms = np.maximum(np.linalg.norm(block, axis=1), 1e-12)
+            out[start : start + len(block)] = np.einsum("ij,ij->i", block, cunit[near]) / norms
+        store[key] = out
+    return store[key]
 
 
 @register("density_entropy")
@@ -162,23 +209,35 @@ def min_sqdist_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 @register("typiclust")
 def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """TypiClust (Hacohen et al., 2022): for tiny budgets, the most typical item of each of the largest
-    clusters that hold no label yet. Clusters: k-means with (labeled + k) centers, at most 500."""
-    X = np.asarray(ctx.X, dtype=np.float32)
-    n_clusters = min(int(ctx.labeled.sum()) + k, 500, len(X))
-    labels, _ = cluster(X, n_clusters, rng)
+    clusters that hold no label yet. Clusters: k-means with (labeled + k) centers, at most 500, merged from the
+    embedding's shared fine clustering of a sample of at most ``clustering.SAMPLE`` items; picks come from that
+    sample (the whole pool below it), so a query costs the same at 1M items as at 10k."""
+    X = ctx.X
+    fine = clustering.fine_clusters(X)
+    of_fine, _ = clustering.coarse(fine, int(ctx.labeled.sum()) + k, rng)
+    n_clusters = int(of_fine.max()) + 1
+    rows = fine.sample  # the candidates and what cluster sizes are counted on
+    labels = of_fine[fine.labels]
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
-    covered = np.bincount(labels[ctx.labeled], minlength=n_clusters).astype(np.int64)
-    taken = ctx.labeled.copy()
+    labeled_rows = np.flatnonzero(ctx.labeled)
+    covered = np.bincount(of_fine[fine.assign(X[labeled_rows])], minlength=n_clusters).astype(np.int64)
+    taken = ctx.labeled[rows].copy()
+    free = np.bincount(labels[~taken], minlength=n_clusters)
     picked: list[int] = []
-    while len(picked) < k:
-        open_ = np.flatnonzero(np.bincount(labels[~taken], minlength=n_clusters) > 0)
+    while len(picked) < k and free.any():
+        open_ = np.flatnonzero(free > 0)
         # fewest labels first, then the largest cluster
         c = open_[np.lexsort((-sizes[open_], covered[open_]))[0]]
         members = np.flatnonzero(labels == c)
-        free = members[~taken[members]]
-        typ = typicality(X, members, rng)[~taken[members]]
-        i = int(free[np.argmax(typ)])
-        picked.append(i)
+        typ = typicality(X, rows[members], rng)
+        typ[taken[members]] = -np.inf
+        i = int(members[np.argmax(typ)])
+        picked.append(int(rows[i]))
         taken[i] = True
+        free[c] -= 1
         covered[c] += 1
-    return np.asarray(picked)
+    if len(picked) < k:  # every sampled item is labeled: the rest at random from the pool
+        rest = np.flatnonzero(~ctx.labeled)
+        rest = rest[~np.isin(rest, picked)]
+        picked.extend(rng.choice(rest, k - len(picked), replace=False).tolist())
+    return np.asarray(picked, dtype=np.int64)
