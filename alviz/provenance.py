@@ -34,23 +34,38 @@ class SourceCurves:
 
 
 def labels_and_sources_at_rounds(
-    events: list[dict], rounds: list[dict], pool: Pool
+    events: list[dict] | list[tuple], rounds: list[dict], pool: Pool
 ) -> list[dict[int, tuple[str, str]]]:
     """At each round: pool row -> (label, source) of the item's current label then (unlabeled items left out;
-    items of this project that are not in the pool are skipped)."""
+    items of this project that are not in the pool are skipped). ``events``: oldest first, as dicts with
+    item_id, label, source, created_at, or as (item_id, label, source, created_at) tuples (``Store.log``)."""
+    if events and isinstance(events[0], dict):
+        events = [(e["item_id"], e["label"], e["source"], e["created_at"]) for e in events]
+    # The replay runs on arrays over the pool's rows: each event is looked up once, not once per round.
+    index = pool._index
+    names: dict[str | None, int] = {None: -1}
+    label = np.full(len(pool), -1, dtype=np.int64)
+    source = np.zeros(len(pool), dtype=np.int64)
+    sources: dict[str, int] = {}
     out: list[dict[int, tuple[str, str]]] = []
-    latest: dict[str, tuple[str | None, str]] = {}
     j = 0
     for rnd in rounds:
-        while j < len(events) and events[j]["created_at"] <= rnd["created_at"]:
-            latest[events[j]["item_id"]] = (events[j]["label"], events[j]["source"])
+        while j < len(events) and events[j][3] <= rnd["created_at"]:
+            item, lab, src, _ = events[j]
+            row = index.get(item)
+            if row is not None:
+                label[row] = names.setdefault(lab, len(names) - 1)
+                source[row] = sources.setdefault(src, len(sources))
             j += 1
-        state: dict[int, tuple[str, str]] = {}
-        for item, (label, source) in latest.items():
-            rows = pool.index_of([item])
-            if label is not None and len(rows):
-                state[int(rows[0])] = (label, source)
-        out.append(state)
+        rows = np.flatnonzero(label >= 0)
+        label_of = [n for n in names if n is not None]
+        source_of = list(sources)
+        out.append(
+            {
+                r: (label_of[c], source_of[s])
+                for r, c, s in zip(rows.tolist(), label[rows].tolist(), source[rows].tolist(), strict=True)
+            }
+        )
     return out
 
 
@@ -127,5 +142,5 @@ def source_curves(
 def session_source_curves(sess, max_rounds: int | None = 12) -> SourceCurves:
     """``source_curves`` for a Session's project, pool and embedding (duck-typed: alviz.session imports nothing
     from here)."""
-    events, rounds = sess.store.events(sess.project_id), sess.history()
+    events, rounds = sess.store.log(sess.project_id), sess.history()
     return source_curves(sess.X, sess.X_test, sess.pool, events, rounds, seed=sess.seed, max_rounds=max_rounds)

@@ -413,7 +413,7 @@ def test_rounds_carry_accuracy_with_and_without_pseudo_labels_old_ones_none(v1_d
 def test_migrations_run_once(v1_database):
     Store(v1_database.url).close()
     Store(v1_database.url).close()
-    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,), (3,)]
+    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,), (3,), (4,)]
 
 
 def test_a_new_database_starts_at_the_current_version(store_url):
@@ -562,3 +562,94 @@ def test_the_revision_moves_with_every_write_undo_included(store):
     store.add_labels(pid, ["b"], "cat", "alice", "single")
     seen.append(store.revision(pid))
     assert len(set(seen)) == 3
+
+
+# ------------------------------------------------------------------------------------------------ at scale
+
+
+def test_undo_of_a_big_action_restores_each_items_own_previous_label(store):
+    """Set-based undo: items with an earlier label get it back, new items go unlabeled, an item relabeled
+    since by someone else keeps that label, and an earlier undone label does not come back."""
+    pid = store.project("p")
+    items = [f"i{k:04d}" for k in range(3000)]
+    store.add_labels(pid, items[:1000], "cat", "alice", "bulk")
+    store.add_labels(pid, items[1000:1500], "owl", "carol", "bulk")
+    store.undo_last(pid, "carol")  # items 1000-1499: owl given, then undone
+    store.add_labels(pid, items, "dog", "alice", "bulk")
+    store.add_labels(pid, items[:10], "bird", "bob", "single")
+    assert store.undo_last(pid, "alice") == 2990
+    current = store.current_labels(pid)
+    assert [current.get(i) for i in items[:12]] == ["bird"] * 10 + ["cat"] * 2
+    assert all(current.get(i) == "cat" for i in items[10:1000])
+    assert not any(i in current for i in items[1000:])
+
+
+def test_a_big_undo_right_after_a_big_label_is_one_action_of_undo_events(store):
+    pid = store.project("p")
+    items = [f"i{k:05d}" for k in range(20_000)]
+    store.add_labels(pid, items, "cat", "alice", "bulk")
+    store.add_labels(pid, items, "dog", "alice", "bulk")
+    written = store.undo_action(pid, "alice")
+    undo_events = [e for e in store.events(pid) if e["source"] == "undo"]
+    assert written.n_items == len(undo_events) == 20_000
+    assert {e["action_id"] for e in undo_events} == {written.action_id}
+    assert [e["item_id"] for e in undo_events] == items  # in the order the action gave them
+    assert set(store.current_labels(pid).values()) == {"cat"}
+
+
+def test_undo_with_nothing_to_undo_writes_nothing(store, store_url):
+    pid = store.project("p")
+    assert store.undo_action(pid, "alice").n_items == 0
+    assert count(store_url, "actions") == 0
+
+
+def test_a_write_tells_where_its_events_sit_in_the_log(store):
+    pid = store.project("p")
+    first = store.write_labels(pid, ["a", "b"], "cat", "alice", "bulk")
+    second = store.write_labels(pid, ["c"], "dog", "bob", "single")
+    assert first.prev_event_id == 0 < first.last_event_id
+    assert second.prev_event_id == first.last_event_id < second.last_event_id == store.last_event_id(pid)
+    undone = store.undo_action(pid, "bob")
+    assert undone.prev_event_id == second.last_event_id < undone.last_event_id == store.last_event_id(pid)
+
+
+def test_changes_since_gives_only_the_newer_events_oldest_first(store):
+    pid, other = store.project("p"), store.project("q")
+    store.add_labels(pid, ["a", "b"], "cat", "alice", "bulk")
+    seen = store.last_event_id(pid)
+    store.add_labels(other, ["z"], "cat", "alice", "bulk")  # another project's event in between
+    store.add_labels(pid, ["b"], "dog", "bob", "single")
+    store.undo_last(pid, "bob")
+    got = [(item, label, source) for _, item, label, source in store.changes_since(pid, seen)]
+    assert got == [("b", "dog", "single"), ("b", "cat", "undo")]
+    assert store.changes_since(pid, store.last_event_id(pid)) == []
+
+
+def test_current_state_is_the_current_labels_with_sources_as_of_the_newest_event(store):
+    pid = store.project("p")
+    store.add_labels(pid, ["a", "b", "c"], "cat", "alice", "bulk")
+    store.add_labels(pid, ["a"], "dog", "bob", "single")
+    store.add_labels(pid, ["c"], None, "bob", "import")
+    upto, rows = store.current_state(pid)
+    assert upto == store.last_event_id(pid)
+    assert sorted(rows) == [("a", "dog", "single"), ("b", "cat", "bulk")]
+
+
+def test_the_log_is_every_event_as_plain_tuples(store):
+    pid = store.project("p")
+    store.add_labels(pid, ["a"], "cat", "alice", "bulk")
+    store.undo_last(pid, "alice")
+    assert [row[:3] for row in store.log(pid)] == [("a", "cat", "bulk"), ("a", None, "undo")]
+
+
+def test_migration_4_drops_the_indexes_the_composite_one_covers(v1_database):
+    from sqlalchemy import inspect as sa_inspect
+
+    Store(v1_database.url).close()
+    engine = create_engine(v1_database.url)
+    try:
+        names = {ix["name"] for ix in sa_inspect(engine).get_indexes("label_events")}
+    finally:
+        engine.dispose()
+    assert "ix_label_events_project_item" in names
+    assert not names & {"ix_label_events_project_id", "ix_label_events_item_id"}
