@@ -34,10 +34,12 @@ def model_features(ctx: QueryContext, rows: np.ndarray | slice | None = None) ->
 
 def feature_norms(ctx: QueryContext) -> np.ndarray:
     """(N,) length of every item's model features, block by block (no scaled copy of the pool)."""
+    scale = getattr(ctx.model, "scale", None)
     out = np.empty(len(ctx.X), dtype=np.float32)
     for start in range(0, len(ctx.X), ROWS):
-        f = model_features(ctx, slice(start, start + ROWS))
-        out[start : start + len(f)] = np.sqrt(np.einsum("ij,ij->i", f, f))
+        block = ctx.X[start : start + ROWS]
+        f = np.asarray(scale(block) if callable(scale) else block, dtype=np.float32)
+        out[start : start + len(f)] = np.sqrt(np.einsum("ij,ij->i", f, f) + 1.0)  # + 1: the bias column
     return out
 
 
