@@ -405,6 +405,7 @@ class AlvizMap {
     ov.addEventListener("pointermove", (e) => {
       const p = pos(e);
       if (!drag) return this.hover(p);
+      drag.far = Math.max(drag.far || 0, Math.hypot(p[0] - drag.start[0], p[1] - drag.start[1]));
       if (drag.pan) {
         this.view.tx = drag.view.tx + p[0] - drag.start[0];
         this.view.ty = drag.view.ty + p[1] - drag.start[1];
@@ -421,7 +422,8 @@ class AlvizMap {
       this.dragging = false;
       setTimeout(() => this.applyDeferred(), 0);
       this.overlay.getContext("2d").clearRect(0, 0, ov.width, ov.height);
-      const moved = Math.hypot(p[0] - d.start[0], p[1] - d.start[1]);
+      // a click is a press that never went far: a closed lasso also ends where it started
+      const moved = Math.max(d.far || 0, Math.hypot(p[0] - d.start[0], p[1] - d.start[1]));
       if (moved < 4) return this.click(p);
       if (d.pan) return;
       d.path.push(p);
