@@ -2,7 +2,8 @@
 
 Below ``INDEX_THRESHOLD`` items the exact chunked search (``insight.more_like``) is fast enough and answers.
 Above it, a kNN graph of the embedding (pynndescent's NN-descent; exact brute force on small pools) is built
-once per embedding on a background thread, kept in memory per process and on disk as a plain ``.npz`` of
+once per embedding on a background thread (or, in the app, in the background worker process of
+``alviz.projection``: see ``build_with``), kept in memory per process and on disk as a plain ``.npz`` of
 integers (no pickle; validated when read), keyed by a digest of the embedding's bytes. Until the graph is
 ready the exact search answers, so a click never waits for the build.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +39,9 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alviz-neighbor
 _lock = threading.Lock()
 _graphs: dict[str, np.ndarray] = {}  # digest -> graph, most recent last
 _indexes: dict[int, tuple[weakref.ref, NeighborIndex]] = {}  # id(X) -> (X, its index)
+_digests: dict[int, tuple[weakref.ref, str]] = {}  # id(X) -> (X, its digest)
+Builder = Callable[[np.ndarray, str, Path, int], None]
+_builder: Builder | None = None  # where graphs are built when not here (see build_with)
 
 
 def knn_graph(X: np.ndarray, k: int = GRAPH_K, seed: int = 0, method: str = "auto") -> np.ndarray:
@@ -119,11 +124,43 @@ def search(
 
 
 def digest(X: np.ndarray) -> str:
-    """Short content digest of an embedding: the key of its graph in memory and on disk."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    h = hashlib.blake2b(str(X.shape).encode(), digest_size=12)
-    h.update(memoryview(X).cast("B"))
-    return h.hexdigest()
+    """Short content digest of an embedding: the key of its graph (and of its maps) in memory and on disk.
+    Remembered per array object, since hashing 1M x 256 takes about a second: an embedding is never changed in
+    place."""
+    key = id(X)
+    with _lock:
+        known = _digests.get(key)
+    if known is not None and known[0]() is X:
+        return known[1]
+    arr = np.ascontiguousarray(X, dtype=np.float32)
+    h = hashlib.blake2b(str(arr.shape).encode(), digest_size=12)
+    h.update(memoryview(arr).cast("B"))
+    value = h.hexdigest()
+    try:
+        ref = weakref.ref(X, lambda _ref: _digests.pop(key, None))
+    except TypeError:  # not weak-referenceable (a subclass without slots): just don't remember
+        return value
+    with _lock:
+        _digests[key] = (ref, value)
+    return value
+
+
+def save_graph(cache_dir: Path, key: str, graph: np.ndarray) -> None:
+    """Store the graph of the embedding with digest ``key`` where ``NeighborIndex`` reads it."""
+    payload = {"graph": np.asarray(graph, dtype=np.int32), "graph_version": np.int64(GRAPH_VERSION)}
+    cache.save(cache_dir, _cache_key(key), payload)
+
+
+def build_with(builder: Builder | None, only_if: Builder | None = None) -> None:
+    """Build graphs of pools above ``BRUTE_FORCE_MAX`` items with ``builder(X, digest, cache_dir, seed)``,
+    which must store the graph with ``save_graph`` and may block (it runs on the index's background thread):
+    the app hands the build to its worker process so that the server keeps its cores for clicks. None: build here
+    again. ``only_if``: change it only while that builder is the one in use (so a stopped worker unhooks only
+    itself)."""
+    global _builder
+    with _lock:
+        if only_if is None or _builder == only_if:
+            _builder = builder
 
 
 def _cache_key(key: str) -> str:
@@ -172,10 +209,16 @@ class NeighborIndex:
             graph = _graphs.get(key)
         if graph is None:
             graph = _load(self.cache_dir, key, len(self.X))
+        builder = _builder
+        if graph is None and builder is not None and len(self.X) > BRUTE_FORCE_MAX:
+            builder(self.X, key, self.cache_dir, self.seed)
+            graph = _load(self.cache_dir, key, len(self.X))
+            if graph is None:
+                raise RuntimeError("the background worker stored no usable graph")
         if graph is None:
             graph = knn_graph(self.X, seed=self.seed)
             try:
-                cache.save(self.cache_dir, _cache_key(key), {"graph": graph, "graph_version": np.int64(GRAPH_VERSION)})
+                save_graph(self.cache_dir, key, graph)
             except OSError:
                 pass  # a read-only cache only costs a rebuild in the next process
         _remember(key, graph)
