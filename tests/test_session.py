@@ -258,3 +258,112 @@ def test_embedding_of_another_length_is_refused(vector_pool, db_path):
 def test_pool_project_name_defaults_to_pool_name(make_session):
     pool = Pool(name="my pool", ids=["a", "b", "c"], vectors=np.eye(3, dtype=np.float32))
     assert make_session(pool).project == "my pool"
+
+
+# ------------------------------------------------------------------------------------- sync and the mirror
+
+
+def test_own_labels_and_undo_move_the_sync_point_so_sync_reads_nothing(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    assert sess.sync() is False
+    sess.label_each([2, 3], ["dog", "cat"], "queue")
+    assert sess.sync() is False
+    sess.undo()
+    assert sess.sync() is False
+    sess.rename_class("cat", "lynx")
+    assert sess.sync() is False
+
+
+def test_a_label_given_right_after_a_teammates_catches_up_with_theirs_too(vector_pool, make_session):
+    alice, bob = make_session(vector_pool, annotator="alice"), make_session(vector_pool, annotator="bob")
+    bob.label([4], "dog")
+    alice.label([0], "cat")  # bob's event came in between alice's last read and her write
+    assert alice.class_names[alice.y[4]] == "dog" and alice.sync() is False
+
+
+def test_sync_follows_a_teammates_labels_new_classes_and_undo(vector_pool, make_session):
+    alice, bob = make_session(vector_pool, annotator="alice"), make_session(vector_pool, annotator="bob")
+    alice.label([0, 1], "cat")
+    bob.label([1, 2], "owl")
+    assert alice.sync() is True
+    assert [alice.class_names[c] for c in alice.y[[0, 1, 2]]] == ["cat", "owl", "owl"]
+    bob.undo()
+    assert alice.sync() is True
+    assert alice.class_names[alice.y[1]] == "cat" and alice.y[2] == UNLABELED
+
+
+def test_after_undo_a_class_with_no_label_left_leaves_the_class_list(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    sess.label([6, 7], "dog")
+    sess.label([2], "zebra")
+    sess.undo()
+    assert sess.class_names == ["cat", "dog"] and sess.label_counts() == {"cat": 2, "dog": 2}
+
+
+def test_after_undo_a_class_the_model_knew_is_gone_from_the_model_too(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    sess.label([6, 7], "dog")
+    sess.label([3, 4], "zebra")
+    sess.retrain()
+    sess.undo()
+    assert sess.class_names == ["cat", "dog"] and sess.proba.shape == (len(vector_pool), 2)
+    assert set(sess.predicted) <= {0, 1}
+
+
+def test_after_undo_the_pools_own_classes_stay_without_labels(pool_with_test, make_session):
+    sess = make_session(pool_with_test)
+    sess.label([0], "left")
+    sess.undo()
+    assert sess.class_names == ["left", "right"] and sess.n_labeled == 0
+
+
+def test_current_sources_follow_each_write_sync_and_undo(vector_pool, make_session):
+    alice, bob = make_session(vector_pool, annotator="alice"), make_session(vector_pool, annotator="bob")
+    ids = vector_pool.ids
+    alice.label([0, 1], "cat", source="bulk")
+    alice.label([1], "dog", source="single")
+    bob.label([2], "cat", source="queue")
+    alice.sync()
+    assert alice.current_sources() == {ids[0]: "bulk", ids[1]: "single", ids[2]: "queue"}
+    alice.undo()
+    assert alice.current_sources() == {ids[0]: "bulk", ids[1]: "undo", ids[2]: "queue"}
+
+
+def test_labels_of_items_outside_the_pool_are_counted_as_they_come_and_go(vector_pool, make_session, db_path):
+    sess = make_session(vector_pool)
+    other = Store(db_path)
+    other.add_labels(other.project("blobs"), ["gone-1", "gone-2", "item-000"], "cat", "bob", "bulk")
+    sess.sync()
+    assert (sess.unknown_items, sess.n_labeled) == (2, 1)
+    other.undo_last(other.project("blobs"), "bob")
+    sess.sync()
+    assert (sess.unknown_items, sess.n_labeled) == (0, 0)
+
+
+def test_a_session_kept_in_sync_equals_a_fresh_one_after_mixed_work(vector_pool, make_session):
+    """Two annotators label, relabel, rename and undo in turns; the one that only ever syncs ends with the
+    labels, classes and sources a session built from the store has."""
+    rng = np.random.default_rng(3)
+    alice, bob = make_session(vector_pool, annotator="alice"), make_session(vector_pool, annotator="bob")
+    for step in range(40):
+        who = (alice, bob)[step % 2]
+        who.sync()
+        roll = rng.random()
+        if roll < 0.6:
+            rows = rng.choice(len(vector_pool), rng.integers(1, 6), replace=False)
+            who.label(rows, str(rng.choice(["cat", "dog", "owl"])), source=str(rng.choice(["bulk", "single"])))
+        elif roll < 0.9:
+            who.undo()
+        elif who.n_labeled:
+            name = who.class_names[who.y[who.labeled][0]]
+            if f"{name}2" not in who.class_names:
+                who.rename_class(name, f"{name}2")
+    alice.sync()
+    fresh = make_session(vector_pool, annotator="carol")
+    names = lambda s: [s.class_names[c] if c >= 0 else None for c in s.y]  # noqa: E731
+    assert names(alice) == names(fresh)
+    assert alice.current_sources() == fresh.current_sources()
+    assert set(alice.label_counts().items()) >= {kv for kv in fresh.label_counts().items() if kv[1]}
