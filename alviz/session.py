@@ -7,6 +7,7 @@ an in-memory mirror (``y``) that every write updates, and ``refresh()`` re-reads
 from __future__ import annotations
 
 import threading
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -253,6 +254,9 @@ class Session:
         keep = [c for c, name in enumerate(self.class_names) if counts[c] or name in self.pool.class_names]
         gone = [c for c in range(len(self.class_names)) if c not in set(keep)]
         if gone:
+            job = self.retrain_job
+            if job is not None and not job.done():  # it fits the old class list: let it land, then judge it below
+                futures.wait([job])
             renumber = np.full(len(self.class_names) + 1, UNLABELED, dtype=np.int64)  # [-1] keeps -1
             renumber[keep] = np.arange(len(keep))
             self.y = renumber[self.y]

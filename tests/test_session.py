@@ -367,3 +367,14 @@ def test_a_session_kept_in_sync_equals_a_fresh_one_after_mixed_work(vector_pool,
     assert names(alice) == names(fresh)
     assert alice.current_sources() == fresh.current_sources()
     assert set(alice.label_counts().items()) >= {kv for kv in fresh.label_counts().items() if kv[1]}
+
+
+def test_undo_during_a_background_retrain_leaves_a_model_of_the_classes_left(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "cat")
+    sess.label([6, 7], "dog")
+    sess.label([3, 4], "zebra")
+    job = sess.retrain_in_background()  # fits cat, dog and zebra
+    sess.undo()
+    job.result()
+    assert sess.class_names == ["cat", "dog"] and sess.proba.shape == (len(vector_pool), 2)
