@@ -119,6 +119,7 @@ class Session:
         self.y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
         self._sources = np.full(len(self.pool), -1, dtype=np.int8)  # index into SOURCES of each current label
         self._unknown: dict[str, str] = {}  # item -> source of labels of items not in the pool as loaded now
+        self.unknown_items = 0
         self._apply(current)
         self._synced_at = synced_at  # the newest event the mirror reflects
 
