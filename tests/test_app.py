@@ -490,3 +490,24 @@ def test_a_label_action_sends_the_map_only_the_rows_it_recolored(app, sample_tru
     (after,) = app.get("bidi_component")
     _, arrays = decode_frame(after.proto.bytes)
     assert "x" not in arrays and arrays["delta_rows"].tolist() == sorted(rows.tolist())
+
+
+def test_a_ready_umap_map_waits_while_something_is_selected_and_swaps_in_once_it_is_labeled(db, monkeypatch):
+    """Issue 13 §1: the map never changes under a selection in progress."""
+    from alviz.embed import available_for, cache, embed
+    from alviz.projection import UMAP_DEFAULTS, data_key
+
+    monkeypatch.setenv("ALVIZ_UMAP", "1")
+    pool = load_sample()
+    X = embed(pool, available_for(pool)[0]).X  # what the app's session will hold (from the same disk cache)
+    Z = np.random.default_rng(0).normal(size=(len(pool), 2)).astype(np.float32)
+    cache.save(cache.default_cache_dir(), data_key(X, "umap", UMAP_DEFAULTS), {"Z": Z})  # "UMAP is done"
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["map_rows"] = np.arange(5)  # a lasso drawn on the PCA map before UMAP landed
+    run(at)
+    assert any(c.value.startswith("Map: PCA") for c in at.caption)
+    assert any("UMAP map is ready" in i.value for i in at.info)
+
+    label_selection(at, pool.class_names[0])
+    assert any(c.value.startswith("Map: UMAP") for c in at.caption)  # nothing selected now: UMAP swaps in

@@ -55,7 +55,8 @@ def _wait_for_umap(key: str) -> None:
     """Polls the background UMAP job; when it finishes, rerun so the map swaps in."""
     status = get_projector().status(key)
     if status == "running":
-        st.caption("UMAP map is being computed in the background; the PCA map is shown meanwhile.")
+        share, stage = get_projector().progress(key)
+        st.progress(min(max(share, 0.0), 1.0), text=f"UMAP map in the background ({md(stage)}); PCA meanwhile.")
     elif status == "done":
         st.rerun()
     else:
@@ -208,8 +209,9 @@ def map_and_selection() -> None:
     mode = COLOR_BY[top[0].radio("Color by", options, horizontal=True, key="color_by")]
     umap_job = _umap_key()
     if umap_job and get_projector().status(umap_job) == "done":  # offer the choice only once there is one
-        if "projection" not in st.session_state:  # UMAP just arrived: never swap it in under a selection
-            busy = len(selected_rows("map", len(pool))) > 0
+        # UMAP swaps in by itself only while nothing is selected; under a selection it waits for the user
+        busy = len(selected_rows("map", len(pool))) > 0
+        if "projection" not in st.session_state or (st.session_state.get("umap_waiting") and not busy):
             st.session_state["projection"] = "PCA" if busy else "UMAP"
             st.session_state["umap_waiting"] = busy
         top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")
