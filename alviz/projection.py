@@ -1,13 +1,14 @@
 """2-D maps of embeddings: PCA at once, UMAP in a background process, both cached on disk.
 
 PCA is the instant preview: above ``PCA_FIT_ROWS`` items it is fit on a seeded sample and projects every item
-in chunks (1M x 256 in about a second). UMAP on a big pool is fit on a seeded sample of ``SAMPLE_SIZE`` items and
+in chunks (1M x 256 in about 2 CPU-seconds). UMAP on a big pool is fit on a seeded sample of ``SAMPLE_SIZE`` items and
 places the rest with ``transform``, chunk by chunk, so a map of the sample exists early and progress can be told.
 
 umap-learn's numba JIT costs one to two CPU-minutes on the first fit in a process (most of its functions are not
-cached on disk). The ``BackgroundProjector`` keeps one worker process per server process that compiles once when it
-starts, computes the maps, and builds the kNN graph of "find more like these" (``alviz.neighbors``) so the server
-process never does. The worker watches its parent and exits when the parent dies, even by ``kill -9``.
+cached on disk). The ``BackgroundProjector`` keeps one worker process per server process that compiles once (ahead
+of need when started with ``start``), computes the maps, and builds the kNN graph of "find more like these"
+(``alviz.neighbors``) so the server process never does. The worker watches its parent and exits when the parent
+dies, even by ``kill -9``.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def cached_projection(X: np.ndarray, method: str, cache_dir: Path, params: dict 
 
 class BackgroundProjector:
     """Computes UMAP maps (and neighbour graphs) in one long-lived worker process; results land in the disk
-    cache too. ``warm``: compile numba in the worker as soon as it starts. ``graphs``: build the kNN graphs that
+    cache too. ``warm``: ``start`` compiles numba in the worker as it starts. ``graphs``: build the kNN graphs that
     ``alviz.neighbors`` needs in the worker rather than on a thread of this process."""
 
     def __init__(self, cache_dir: Path | None = None, warm: bool = True, graphs: bool = True) -> None:
@@ -261,11 +262,12 @@ class BackgroundProjector:
         self._results: dict[str, np.ndarray] = {}
         self._worker_holds: str | None = None  # digest of the pool the current worker keeps from its last map
         self._lock = threading.Lock()
+        self._request_lock = threading.Lock()
         self._graphs = graphs
         if graphs:
             neighbors.build_with(self.build_graph)
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _pool(self, warm: bool = False) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
                 # spawn, not fork: the server process has threads, and forking those is unsafe
@@ -273,17 +275,17 @@ class BackgroundProjector:
                     max_workers=1,
                     mp_context=mp.get_context("spawn"),
                     initializer=_worker_start,
-                    initargs=(os.getpid(), self.warm),
+                    initargs=(os.getpid(), warm),
                 )
                 self._worker_holds = None
             return self._executor
 
-    def _submit(self, fn, *args) -> Future:
+    def _submit(self, fn, *args, warm: bool = False) -> Future:
         for attempt in (0, 1):
             try:
                 fresh = self._executor is None  # only a new pool spawns its worker (on its first submit)
                 with _plain_main_module() if fresh else nullcontext():
-                    return self._pool().submit(fn, *args)
+                    return self._pool(warm).submit(fn, *args)
             except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one, once
                 with self._lock:
                     self._executor = None
@@ -292,8 +294,10 @@ class BackgroundProjector:
         raise AssertionError("unreachable")
 
     def start(self) -> None:
-        """Start the worker (and its numba warm-up) now, so the first map does not pay for it. Never blocks."""
-        self._submit(os.getpid)
+        """Start the worker now and, with ``warm``, compile numba there, so that the first map does not pay for it
+        (call it when a pool loads). Never blocks. A worker started by ``request`` does not warm up: its first
+        job compiles what it needs anyway, and a small pool's job needs less than the warm-up compiles."""
+        self._submit(os.getpid, warm=self.warm)
 
     def worker_pid(self, timeout: float | None = None) -> int:
         """The worker's process id (starting it if needed; waits for it to be ready)."""
@@ -304,14 +308,19 @@ class BackgroundProjector:
         per array, so repeated calls with the same array cost nothing)."""
         params = {**UMAP_DEFAULTS, **(params or {})}
         key = data_key(X, "umap", params)
-        if key in self._jobs:
-            return key
-        if cache.load(self.cache_dir, key) is not None:
-            self._jobs[key] = _done_future(None)
-            return key
-        digest = neighbors.digest(X)
-        self._jobs[key] = self._submit(_umap_job, np.asarray(X, np.float32), params, str(self.cache_dir), key, digest)
-        self._worker_holds = digest
+        with self._request_lock:  # several browser sessions may ask at once: one job per key
+            job = self._jobs.get(key)
+            if job is not None and not (job.done() and isinstance(job.exception(), BrokenProcessPool)):
+                return key  # running, done, or failed for a reason a retry would not change
+            if cache.load(self.cache_dir, key) is not None:
+                self._jobs[key] = _done_future(None)
+                return key
+            for name in (_partial_key(key), _progress_key(key)):  # left by a worker that died mid-job
+                (self.cache_dir / f"{name}.npz").unlink(missing_ok=True)
+            digest = neighbors.digest(X)
+            X32 = np.asarray(X, np.float32)
+            self._jobs[key] = self._submit(_umap_job, X32, params, str(self.cache_dir), key, digest)
+            self._worker_holds = digest
         return key
 
     def status(self, key: str) -> str:
