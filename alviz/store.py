@@ -580,7 +580,9 @@ class Store:
 
         def run() -> tuple[int, list[tuple[str, str, str]]]:
             with self.engine.connect() as conn:
-                upto = self._last_event_id(conn, project_id)
+                # the plain max (a scan of the project's index entries, as the query below makes anyway): exact
+                # also for logs written before v4, whose concurrent PostgreSQL writers could interleave ids
+                upto = int(conn.scalar(select(func.max(ev.id)).where(ev.project_id == project_id)) or 0)
                 latest = select(func.max(ev.id)).where(ev.project_id == project_id, ev.id <= upto).group_by(ev.item_id)
                 stmt = select(ev.item_id, ev.label, ev.source).where(ev.id.in_(latest), ev.label.is_not(None))
                 return upto, [tuple(r) for r in conn.execute(stmt)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
 
 from alviz.model import OneClassError, cross_val_accuracy
 from alviz.pool import UNLABELED, Pool
@@ -378,3 +379,36 @@ def test_undo_during_a_background_retrain_leaves_a_model_of_the_classes_left(vec
     sess.undo()
     job.result()
     assert sess.class_names == ["cat", "dog"] and sess.proba.shape == (len(vector_pool), 2)
+
+
+def test_a_project_without_labels_has_no_unknown_items(vector_pool, make_session):
+    assert make_session(vector_pool).unknown_items == 0
+
+
+def test_a_log_whose_ids_an_older_alviz_interleaved_is_read_whole(vector_pool, make_session, db_path):
+    """Before v4, two PostgreSQL writers could interleave: here the newest action's events have the lower ids."""
+    store = Store(db_path)
+    pid = store.project("blobs")
+    store.add_labels(pid, ["item-000"], "cat", "alice", "single")
+    engine = create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as con:
+        con.execute(text("UPDATE label_events SET id = 100"))  # action 1's event, written last
+        con.execute(
+            text(
+                "INSERT INTO actions (project_id, annotator, source, n_items, created_at) "
+                "VALUES (:p, 'bob', 'single', 1, '2026-01-01 00:00:00')"
+            ),
+            {"p": pid},
+        )
+        con.execute(
+            text(
+                "INSERT INTO label_events (id, project_id, action_id, item_id, label, annotator, source, created_at) "
+                "VALUES (50, :p, 2, 'item-001', 'dog', 'bob', 'single', '2026-01-01 00:00:00')"
+            ),
+            {"p": pid},
+        )
+    engine.dispose()
+    sess = make_session(vector_pool)
+    assert sess.label_counts() == {"cat": 1, "dog": 1} and sess.sync() is False
+    store.add_labels(pid, ["item-002"], "owl", "bob", "single")
+    assert sess.sync() is True and sess.label_counts() == {"cat": 1, "dog": 1, "owl": 1}
