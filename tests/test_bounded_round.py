@@ -177,3 +177,18 @@ def test_kcenter_on_a_candidate_sample_still_takes_the_far_outlier(monkeypatch):
         picked = select("kcenter", ctx, 1, rng=seed)
         found += np.linalg.norm(X[picked[0]] - X[y == y[picked[0]]].mean(axis=0)) > 0.5  # from a cluster's rim
     assert found >= 15  # the farthest candidate of a sample of 50 lies on a rim, whichever 50
+
+
+def test_loss_prediction_scores_only_its_candidates_half_of_them_the_most_uncertain(monkeypatch):
+    from alviz.strategies import loss_prediction
+
+    monkeypatch.setattr(loss_prediction, "CANDIDATES", 40)
+    X, y = gaussian_classes(spread=2.0)
+    labeled = np.zeros(len(X), bool)
+    labeled[np.r_[0:4, 60:64, 120:124]] = True
+    ctx = _fitted(X, y, labeled, 3)
+    cand = loss_prediction.candidates(ctx, np.random.default_rng(0))
+    margin = np.where(labeled, -1.0, 1 - np.diff(np.sort(ctx.proba, axis=1)[:, -2:], axis=1)[:, 0])
+    most_uncertain = set(np.argsort(-margin)[:20].tolist())
+    assert len(cand) == 40 and len(most_uncertain & set(cand.tolist())) >= 19  # ties at the 20th may swap one
+    assert set(select("loss_prediction", ctx, 5, rng=0).tolist()) <= set(cand.tolist())

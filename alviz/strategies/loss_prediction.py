@@ -47,6 +47,7 @@ MIN_PER_CLASS = 3  # labels in every labeled class before out-of-fold losses mea
 MAX_FOLDS = 5
 MAX_TRAIN = 3000  # out-of-fold losses on at most this many labeled items (a random sample beyond)
 CANDIDATES_PER_PICK = 10
+CANDIDATES = 20_000  # unlabeled items the head scores at most (see candidates): a query flat in N
 LOSS_CLIP = 1e-4  # p(true) is clipped here: a loss of at most -log(1e-4) = 9.2
 
 
@@ -79,8 +80,9 @@ def out_of_fold(
     return loss.astype(np.float32), P
 
 
-def predicted_loss(ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
-    """(N,) the loss head's prediction for every item, log(1 + cross-entropy) (ctx must pass fallback_reason)."""
+def predicted_loss(ctx: QueryContext, rng: np.random.Generator, items: np.ndarray | None = None) -> np.ndarray:
+    """The loss head's prediction, log(1 + cross-entropy), for ``items`` (default: every item of the pool);
+    ctx must pass fallback_reason."""
     n_classes = ctx.proba.shape[1]
     rows = np.flatnonzero(ctx.labeled)
     if len(rows) > MAX_TRAIN:
@@ -90,10 +92,11 @@ def predicted_loss(ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
         rows = sample if len(np.unique(ctx.y[sample])) >= 2 else rows
     seed = int(rng.integers(2**31 - 1))
     loss, P_oof = out_of_fold(ctx.X[rows], ctx.y[rows], n_classes, getattr(ctx.model, "kind", "logreg"), seed)
-    Z = _global_scale(ctx.X, rows)
-    u_train, u_all = uncertainty_features(P_oof), uncertainty_features(ctx.proba)
+    items = np.arange(len(ctx.X)) if items is None else items
+    Z_train, Z = _global_scale(ctx.X, rows, items)
+    u_train, u_all = uncertainty_features(P_oof), uncertainty_features(ctx.proba[items])
     mu, sd = u_train.mean(axis=0), u_train.std(axis=0) + 1e-6
-    features_train = np.hstack([Z[rows], (u_train - mu) / sd])
+    features_train = np.hstack([Z_train, (u_train - mu) / sd])
     head = MLPRegressor(hidden_layer_sizes=(64,), alpha=1e-2, learning_rate_init=3e-3, max_iter=400, random_state=seed)
     with one_blas_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a ranking heuristic: 400 epochs are plenty
@@ -101,14 +104,31 @@ def predicted_loss(ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
         return head.predict(np.hstack([Z, (u_all - mu) / sd])).astype(np.float32)
 
 
-def _global_scale(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """X centered on the labeled rows' mean and divided by one number, their root mean feature variance (what the
-    learner's GlobalScaler does), in float32: the head's input without a float64 copy of a large pool."""
+def _global_scale(X: np.ndarray, rows: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X[rows] and X[items] centered on the labeled rows' mean and divided by one number, their root mean feature
+    variance (what the learner's GlobalScaler does), in float32: the head's input without a float64 pool copy."""
     ref = np.asarray(X[rows], dtype=np.float64)
-    scale = float(np.sqrt(ref.var(axis=0).mean())) or 1.0
-    Z = np.asarray(X, dtype=np.float32) - ref.mean(axis=0).astype(np.float32)
-    Z *= np.float32(1.0 / scale)
-    return Z
+    scale = np.float32(1.0 / (float(np.sqrt(ref.var(axis=0).mean())) or 1.0))
+    mean = ref.mean(axis=0).astype(np.float32)
+    out = []
+    for part in (rows, items):
+        Z = np.asarray(X[part], dtype=np.float32) - mean
+        Z *= scale
+        out.append(Z)
+    return out[0], out[1]
+
+
+def candidates(ctx: QueryContext, rng: np.random.Generator) -> np.ndarray | None:
+    """At most CANDIDATES unlabeled items the head scores (None: all of them): half the most uncertain by margin,
+    half a uniform sample of the rest, so a hard region the model looks sure about can still be found, and the
+    cost of a query stays flat in N."""
+    unlabeled = np.flatnonzero(~ctx.labeled)
+    if len(unlabeled) <= CANDIDATES:
+        return None
+    half = CANDIDATES // 2
+    top = unlabeled[np.argpartition(-scores.margin(ctx.proba[unlabeled]), half)[:half]]
+    rest = np.setdiff1d(unlabeled, top, assume_unique=True)
+    return np.union1d(top, rng.choice(rest, CANDIDATES - half, replace=False))
 
 
 def diverse_top(score: np.ndarray, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,4 +154,9 @@ def loss_prediction(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.n
         return typiclust(ctx, k, rng)
     if fallback_reason(ctx) is not None:
         return margin(ctx, k, rng)
-    return diverse_top(predicted_loss(ctx, rng), ctx, k, rng)
+    items = candidates(ctx, rng)
+    if items is None:
+        return diverse_top(predicted_loss(ctx, rng), ctx, k, rng)
+    score = np.full(len(ctx.X), -np.inf, dtype=np.float32)  # items outside the candidates are never picked
+    score[items] = predicted_loss(ctx, rng, items)
+    return diverse_top(score, ctx, k, rng)
