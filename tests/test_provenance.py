@@ -80,3 +80,13 @@ def test_a_source_with_one_class_only_gets_no_curve_but_keeps_its_counts_in_the_
     assert curves.accuracy["queue"][-1] is None and curves.counts["queue"][-1] == 5
     fig = source_curves_figure(curves)
     assert [t.name for t in fig.data if t.type == "bar" and t.showlegend] == ["queue (one class: no curve)"]
+
+
+def test_the_replay_reads_the_stores_plain_log_as_it_reads_full_events(make_session):
+    sess = planted_session(make_session)
+    sess.undo()  # an undo event in the log: its items drop out from then on
+    sess.retrain()
+    rounds = sess.history()
+    from_log = provenance.labels_and_sources_at_rounds(sess.store.log(sess.project_id), rounds, sess.pool)
+    from_events = provenance.labels_and_sources_at_rounds(sess.store.events(sess.project_id), rounds, sess.pool)
+    assert from_log == from_events and len(from_log[-1]) == len(from_log[-2]) - 4
