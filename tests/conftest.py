@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +23,16 @@ def _private_cache(tmp_path, monkeypatch):
     cache_dir = tmp_path / "alviz-cache"
     monkeypatch.setenv("ALVIZ_CACHE", str(cache_dir))
     return cache_dir
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest leaves the app script as ``__main__``; a process spawned by a later test would then re-run the
+    app (and fail to import ``views``) before its own work. Put the real one back after every test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 OFFSETS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 0.25, -0.25, 0.75])
