@@ -47,6 +47,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -136,6 +137,17 @@ schema_version = Table(
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+# Statements run on every write and every rerun, built once: building them per call cost more than running them.
+_ACTION_LAST_EVENT = select(func.max(label_events.c.id)).where(label_events.c.action_id == bindparam("action_id"))
+_NEWEST_EVENT = select(func.max(label_events.c.id)).where(
+    label_events.c.action_id
+    == select(actions.c.id)
+    .where(actions.c.project_id == bindparam("project_id"), actions.c.n_items > 0)
+    .order_by(actions.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
 )
 
 T = TypeVar("T")
@@ -514,7 +526,7 @@ class Store:
                 # (COPY measured 1.4x, arrays through unnest no better)
                 rows = list(zip(repeat(project_id), repeat(aid), item_ids, labels, who, repeat(source), when))
                 conn.exec_driver_sql(sql, rows)
-                last = conn.scalar(select(func.max(label_events.c.id)).where(label_events.c.action_id == aid))
+                last = conn.scalar(_ACTION_LAST_EVENT, {"action_id": aid})
                 return Written(int(aid), n, prev, int(last))
 
         return self._retry(run)
@@ -522,15 +534,7 @@ class Store:
     def _last_event_id(self, conn: Connection, project_id: int) -> int:
         """The project's newest event id: the newest event of its newest action that has any, found through
         two index lookups (events commit in id order per project, so that event is the project's newest)."""
-        act = actions.c
-        latest = (
-            select(act.id)
-            .where(act.project_id == project_id, act.n_items > 0)
-            .order_by(act.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        return int(conn.scalar(select(func.max(label_events.c.id)).where(label_events.c.action_id == latest)) or 0)
+        return int(conn.scalar(_NEWEST_EVENT, {"project_id": project_id}) or 0)
 
     def _latest_per_item(self, project_id: int):
         return (
