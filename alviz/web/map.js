@@ -53,11 +53,109 @@ function encodeSelection(mask, count, n) {
   return { enc: "bits", b64: toBase64(bits) };
 }
 
+// The renderer interface: resize(w, h) and draw(scene). This one rasterizes on the CPU into ImageData, which
+// measured faster than WebGL whenever the browser has no GPU; a WebGL renderer for browsers with one (and for
+// pools of many millions) would implement the same two methods.
+class RasterRenderer {
+  constructor(canvas) {
+    this.canvas = canvas;
+  }
+
+  resize(w, h) {
+    this.acc = new Float32Array(w * h * 4);
+    this.image = this.canvas.getContext("2d").createImageData(w, h);
+  }
+
+  // scene: {n, x, y, codes, palette: [[r, g, b, a]], weights, view: {s, tx, ty}, zoom, mask, rings}
+  draw(scene) {
+    const W = this.canvas.width, H = this.canvas.height;
+    if (!this.acc) return;
+    const acc = this.acc;
+    acc.fill(0);
+    const { n, x, y, codes, palette: pal, weights: wts, mask } = scene;
+    const { s, tx, ty } = scene.view;
+    const nc = pal.length;
+    // Density-aware weights: a point alone reads clearly at any N, piles stay readable at 1M (1 - e^-sum).
+    const zoomGain = Math.max(1, Math.sqrt(scene.zoom));
+    const base = Math.min(2.5, Math.max(0.35, 2.5 * Math.sqrt(20000 / n) * zoomGain));
+    const radius = n <= 3000 ? 3 : n <= 30000 ? 2 : n <= 300000 ? 1 : 0;
+    const r = Math.min(4, radius + (zoomGain > 2 ? 1 : 0));
+    const stamp = [];
+    for (let oy = -r; oy <= r; oy++) for (let ox = -r; ox <= r; ox++) if (ox * ox + oy * oy <= r * r + r) stamp.push(oy * W + ox);
+    const cr = new Float32Array(nc), cg = new Float32Array(nc), cb = new Float32Array(nc), cw = new Float32Array(nc);
+    for (let c = 0; c < nc; c++) {
+      cw[c] = pal[c][3] * (wts ? wts[c] : 1) * base;
+      cr[c] = pal[c][0] * cw[c];
+      cg[c] = pal[c][1] * cw[c];
+      cb[c] = pal[c][2] * cw[c];
+    }
+    for (let i = 0; i < n; i++) {
+      const px = (x[i] * s + tx) | 0, py = (ty - y[i] * s) | 0;
+      if (px < r || py < r || px >= W - r || py >= H - r) continue;
+      const c = codes[i];
+      if (c >= nc) continue;
+      let w = cw[c], rr = cr[c], gg = cg[c], bb = cb[c];
+      if (mask) {
+        const f = mask[i] ? PICKED : FADED;
+        w *= f;
+        rr *= f;
+        gg *= f;
+        bb *= f;
+      }
+      const o = py * W + px;
+      for (let k = 0; k < stamp.length; k++) {
+        const j = (o + stamp[k]) * 4;
+        acc[j] += rr;
+        acc[j + 1] += gg;
+        acc[j + 2] += bb;
+        acc[j + 3] += w;
+      }
+    }
+    const out = this.image.data;
+    for (let p = 0, j = 0; p < W * H; p++, j += 4) {
+      const a = acc[j + 3];
+      if (a === 0) {
+        out[j] = out[j + 1] = out[j + 2] = 255;
+        out[j + 3] = 255;
+        continue;
+      }
+      const alpha = 1 - Math.exp(-a);
+      const k = alpha / a;
+      out[j] = 255 * (1 - alpha) + acc[j] * k;
+      out[j + 1] = 255 * (1 - alpha) + acc[j + 1] * k;
+      out[j + 2] = 255 * (1 - alpha) + acc[j + 2] * k;
+      out[j + 3] = 255;
+    }
+    const ctx = this.canvas.getContext("2d");
+    ctx.putImageData(this.image, 0, 0);
+    this.drawRings(ctx, scene);
+  }
+
+  drawRings(ctx, { x, y, view, rings }) {
+    const { s, tx, ty } = view;
+    for (const ring of rings) {
+      if (!ring.rows) continue;
+      ctx.strokeStyle = ring.color;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      const m = Math.min(ring.rows.length, RING_MAX);
+      for (let k = 0; k < m; k++) {
+        const i = ring.rows[k];
+        const px = x[i] * s + tx, py = ty - y[i] * s;
+        ctx.moveTo(px + 6, py);
+        ctx.arc(px, py, 6, 0, 2 * Math.PI);
+      }
+      ctx.stroke();
+    }
+  }
+}
+
 class AlvizMap {
   constructor(root) {
     this.root = root;
     this.canvas = root.querySelector("canvas.points");
     this.overlay = root.querySelector("canvas.overlay");
+    this.renderer = new RasterRenderer(this.canvas);
     this.tip = root.querySelector(".tip");
     this.status = root.querySelector(".status");
     this.legendEl = root.querySelector(".legend");
@@ -149,13 +247,13 @@ class AlvizMap {
     const box = this.canvas.parentElement.getBoundingClientRect();
     const w = Math.max(200, Math.floor(box.width));
     const h = Math.max(200, Math.floor(box.height));
-    if (w === this.canvas.width && h === this.canvas.height && this.acc) return;
+    if (w === this.canvas.width && h === this.canvas.height && this.sized) return;
     for (const c of [this.canvas, this.overlay]) {
       c.width = w;
       c.height = h;
     }
-    this.acc = new Float32Array(w * h * 4);
-    this.image = this.canvas.getContext("2d").createImageData(w, h);
+    this.renderer.resize(w, h);
+    this.sized = true;
     if (this.view && this.lastSize) {
       this.view.tx += (w - this.lastSize[0]) / 2;
       this.view.ty += (h - this.lastSize[1]) / 2;
@@ -243,69 +341,19 @@ class AlvizMap {
   }
 
   render() {
-    const W = this.canvas.width, H = this.canvas.height;
-    if (!this.n || !this.codes || !this.view || !this.acc) return;
-    const acc = this.acc;
-    acc.fill(0);
-    const { s, tx, ty } = this.view;
-    const pal = this.palette, wts = this.weights;
-    const nc = pal.length;
-    // Density-aware weights: a point alone reads clearly at any N, piles stay readable at 1M (1 - e^-sum).
-    const zoomGain = Math.max(1, Math.sqrt(s / this.fitScale()));
-    const base = Math.min(2.5, Math.max(0.35, 2.5 * Math.sqrt(20000 / this.n) * zoomGain));
-    const radius = this.n <= 3000 ? 3 : this.n <= 30000 ? 2 : this.n <= 300000 ? 1 : 0;
-    const r = Math.min(4, radius + (zoomGain > 2 ? 1 : 0));
-    const stamp = [];
-    for (let oy = -r; oy <= r; oy++) for (let ox = -r; ox <= r; ox++) if (ox * ox + oy * oy <= r * r + r) stamp.push(oy * W + ox);
-    const cr = new Float32Array(nc), cg = new Float32Array(nc), cb = new Float32Array(nc), cw = new Float32Array(nc);
-    for (let c = 0; c < nc; c++) {
-      cw[c] = pal[c][3] * (wts ? wts[c] : 1) * base;
-      cr[c] = pal[c][0] * cw[c];
-      cg[c] = pal[c][1] * cw[c];
-      cb[c] = pal[c][2] * cw[c];
-    }
-    const mask = this.selected ? this.mask : null;
-    const x = this.x, y = this.y, codes = this.codes;
-    for (let i = 0; i < this.n; i++) {
-      const px = (x[i] * s + tx) | 0, py = (ty - y[i] * s) | 0;
-      if (px < r || py < r || px >= W - r || py >= H - r) continue;
-      const c = codes[i];
-      if (c >= nc) continue;
-      let w = cw[c], rr = cr[c], gg = cg[c], bb = cb[c];
-      if (mask) {
-        const f = mask[i] ? PICKED : FADED;
-        w *= f;
-        rr *= f;
-        gg *= f;
-        bb *= f;
-      }
-      const o = py * W + px;
-      for (let k = 0; k < stamp.length; k++) {
-        const j = (o + stamp[k]) * 4;
-        acc[j] += rr;
-        acc[j + 1] += gg;
-        acc[j + 2] += bb;
-        acc[j + 3] += w;
-      }
-    }
-    const out = this.image.data;
-    for (let p = 0, j = 0; p < W * H; p++, j += 4) {
-      const a = acc[j + 3];
-      if (a === 0) {
-        out[j] = out[j + 1] = out[j + 2] = 255;
-        out[j + 3] = 255;
-        continue;
-      }
-      const alpha = 1 - Math.exp(-a);
-      const k = alpha / a;
-      out[j] = 255 * (1 - alpha) + acc[j] * k;
-      out[j + 1] = 255 * (1 - alpha) + acc[j + 1] * k;
-      out[j + 2] = 255 * (1 - alpha) + acc[j + 2] * k;
-      out[j + 3] = 255;
-    }
-    const ctx = this.canvas.getContext("2d");
-    ctx.putImageData(this.image, 0, 0);
-    this.drawRings(ctx);
+    if (!this.n || !this.codes || !this.view) return;
+    this.renderer.draw({
+      n: this.n,
+      x: this.x,
+      y: this.y,
+      codes: this.codes,
+      palette: this.palette,
+      weights: this.weights,
+      view: this.view,
+      zoom: this.view.s / this.fitScale(),
+      mask: this.selected ? this.mask : null,
+      rings: this.rings,
+    });
     this.frames++;
     this.root.dataset.frames = String(this.frames);
     this.root.dataset.selected = String(this.selected);
@@ -318,24 +366,6 @@ class AlvizMap {
     const [x0, x1, y0, y1] = this.bounds;
     const W = this.canvas.width, H = this.canvas.height;
     return Math.min((W - 32) / (x1 - x0 || 1), (H - 32) / (y1 - y0 || 1));
-  }
-
-  drawRings(ctx) {
-    const { s, tx, ty } = this.view;
-    for (const ring of this.rings) {
-      if (!ring.rows) continue;
-      ctx.strokeStyle = ring.color;
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      const m = Math.min(ring.rows.length, RING_MAX);
-      for (let k = 0; k < m; k++) {
-        const i = ring.rows[k];
-        const px = this.x[i] * s + tx, py = ty - this.y[i] * s;
-        ctx.moveTo(px + 6, py);
-        ctx.arc(px, py, 6, 0, 2 * Math.PI);
-      }
-      ctx.stroke();
-    }
   }
 
   renderLegend(legend, colorbar) {
