@@ -23,6 +23,8 @@ MAX_IMPORT_BYTES = int(os.environ.get("ALVIZ_MAX_IMPORT_MB") or 64) * 2**20
 # (and one more "'" on cells that already look escaped, so import can undo it exactly).
 _FORMULA = re.compile(r"^'*[=+\-@\t\r]")
 COLUMNS = ["project", "item_id", "label", "annotator", "source", "created_at", "action_id"]
+# A full history also tells, per imported label attributed to its importer, whom the file named (empty otherwise).
+HISTORY_COLUMNS = [*COLUMNS, "imported_from"]
 MIME = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet", ".json": "application/json"}
 # Column names an imported file may use for each field (first match wins, case-insensitive).
 IMPORT_ALIASES = {
@@ -40,7 +42,7 @@ def labels_frame(store: Store, project: str | None = None, history: bool = False
         if project not in store.project_names():
             raise ValueError(f"No project {project!r} in this database; it has {store.project_names()}.")
         pid = store.project(project)
-    df = pd.DataFrame(store.events(pid), columns=COLUMNS)
+    df = pd.DataFrame(store.events(pid), columns=HISTORY_COLUMNS if history else COLUMNS)
     if history or df.empty:
         return df
     df = df.groupby(["project", "item_id"], sort=False).tail(1)
@@ -233,11 +235,12 @@ def import_labels(
 ) -> dict:
     """Read a labels file and store it in ``project`` as one undoable action of ``importer``.
 
-    The labels are the importer's: a file cannot speak for someone else. Only with ``keep_annotators`` (an admin,
-    or the command line, which reaches the database anyway) does each label keep the file's annotator. Times from
-    the file are kept. Returns counts: {"imported", "skipped", "annotators", "imported_from", "unknown_ids",
-    "new_classes"}, where ``unknown_ids`` counts ids not in ``pool_ids`` (when given) and ``new_classes`` the labels
-    neither in ``classes`` nor already in the project.
+    The labels are the importer's: a file cannot speak for someone else; each event keeps the file's annotator in
+    ``imported_from``. Only with ``keep_annotators`` (an admin, or the command line, which reaches the database
+    anyway) does each label keep the file's annotator as its own. Times from the file are kept. Returns counts:
+    {"imported", "skipped", "annotators", "imported_from", "unknown_ids", "new_classes"}, where ``unknown_ids``
+    counts ids not in ``pool_ids`` (when given) and ``new_classes`` the labels neither in ``classes`` nor already
+    in the project.
     """
     df = read_labels(source, fmt)
     if df.empty:
@@ -246,12 +249,17 @@ def import_labels(
         )
     pid = store.project(project)
     known_classes = set(classes) | set(store.label_names(pid))
-    from_file = sorted({a for a in df["annotator"] if a}) if "annotator" in df else []
-    annotators = df["annotator"].tolist() if keep_annotators and "annotator" in df else None
+    # a blank cell is None or, in a string column, NaN: either way nobody
+    named = [a if isinstance(a, str) else None for a in df["annotator"]] if "annotator" in df else None
+    from_file = sorted({a for a in named if a}) if named else []
+    annotators = named if keep_annotators else None
     given = None
     if "created_at" in df:
         given = [None if pd.isna(t) else t.to_pydatetime() for t in df["created_at"]]
-    store.import_labels(pid, df["item_id"].tolist(), df["label"].tolist(), annotators, given, importer=importer)
+    origin = None if keep_annotators else named
+    store.import_labels(
+        pid, df["item_id"].tolist(), df["label"].tolist(), annotators, given, importer=importer, imported_from=origin
+    )
     who = sorted({a for a in (annotators or []) if a}) or [importer.strip() or "anonymous"]
     unknown = 0 if pool_ids is None else int((~df["item_id"].isin(set(pool_ids))).sum())
     return {

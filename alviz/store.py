@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Where a label came from. Human judgments: single (one item on the map), bulk (a lasso), queue (picked in the
 # queue with no suggestion shown), accepted (the model's suggestion, accepted), corrected (a suggestion was shown
@@ -113,6 +113,8 @@ label_events = Table(
     Column("annotator", String(MAX_ANNOTATOR), nullable=False),
     Column("source", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # v5: an import attributed to its importer keeps here who the file said gave the label (NULL otherwise)
+    Column("imported_from", String(MAX_ANNOTATOR), nullable=True),
     Index("ix_label_events_project_item", "project_id", "item_id", "id"),  # v2: latest event per item
 )
 rounds = Table(
@@ -221,9 +223,15 @@ def _migrate_4(conn: Connection) -> None:
     next(ix for ix in actions.indexes if ix.name == "ix_actions_project_latest").create(conn, checkfirst=True)
 
 
+def _migrate_5(conn: Connection) -> None:
+    """v4 -> v5: an imported label keeps the annotator its file named, when the label is the importer's (older
+    events keep NULL)."""
+    _add_column(conn, label_events, "imported_from")
+
+
 # version -> the function that upgrades a database from version - 1 to it. Version 1 is the schema alviz 0.1
 # created (no schema_version table). Add a function here whenever the tables change; never edit an old one.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4, 5: _migrate_5}
 
 
 def _version(conn: Connection) -> int:
@@ -451,16 +459,23 @@ class Store:
         annotators: Sequence[str | None] | None = None,
         given_at: Sequence[datetime | None] | None = None,
         importer: str = "anonymous",
+        imported_from: Sequence[str | None] | None = None,
     ) -> int:
         """Store labels from elsewhere as one action of ``importer`` (undoable as one), source "import".
 
         Each event keeps who gave it (``annotators``; the importer where missing) and when (``given_at``, tz-aware
-        or UTC; now where missing). Returns the action id.
+        or UTC; now where missing), and, in ``imported_from``, who the file said gave it when that is not who the
+        event is attributed to (NULL where missing). Returns the action id.
         """
         n = len(item_ids)
         if n == 0:
             raise ValueError("Nothing to import: no rows.")
-        for name, seq in (("labels", labels), ("annotators", annotators), ("given_at", given_at)):
+        for name, seq in (
+            ("labels", labels),
+            ("annotators", annotators),
+            ("given_at", given_at),
+            ("imported_from", imported_from),
+        ):
             if seq is not None and len(seq) != n:
                 raise ValueError(f"{n} items but {len(seq)} {name}")
         importer = _annotator(importer)
@@ -468,7 +483,11 @@ class Store:
         when = None
         if given_at is not None:
             when = [None if t is None else t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in given_at]
-        return self._add_action(project_id, item_ids, labels, who, when, importer, "import").action_id
+        origin = None
+        if imported_from is not None and any(imported_from):
+            names = {a: _annotator(a) if a and str(a).strip() else None for a in set(imported_from)}
+            origin = [names[a] for a in imported_from]
+        return self._add_action(project_id, item_ids, labels, who, when, importer, "import", origin).action_id
 
     def _add_action(
         self,
@@ -479,9 +498,11 @@ class Store:
         given_at: list[datetime | None] | None,
         annotator: str,
         source: str,
+        imported_from: list[str | None] | None = None,
     ) -> Written:
         """One action and its events in one transaction. Rows go to the driver as plain tuples in one
-        ``executemany``: SQLAlchemy's dict rows, processed per row, managed 31k labels/s on SQLite."""
+        ``executemany``: SQLAlchemy's dict rows, processed per row, managed 31k labels/s on SQLite. The
+        ``imported_from`` column is written only when given (an import); other writes leave it NULL."""
         item_ids = [i if type(i) is str else str(i) for i in item_ids]
         if not all(item_ids) or max(map(len, item_ids)) > MAX_ITEM_ID:
             bad = next(i for i in item_ids if not i or len(i) > MAX_ITEM_ID)
@@ -496,10 +517,10 @@ class Store:
         dialect = self.engine.dialect
         to_db = label_events.c.created_at.type.dialect_impl(dialect).bind_processor(dialect) or (lambda t: t)
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            "INSERT INTO label_events (project_id, action_id, item_id, label, annotator, source, created_at) "
-            f"VALUES ({', '.join([mark] * 7)})"
-        )
+        columns = ["project_id", "action_id", "item_id", "label", "annotator", "source", "created_at"]
+        if imported_from is not None:
+            columns.append("imported_from")
+        sql = f"INSERT INTO label_events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
         def run() -> Written:
             now = _now()
@@ -524,7 +545,10 @@ class Store:
                 when = repeat(stamp) if given_at is None else [stamp if t is None else to_db(t) for t in given_at]
                 # psycopg 3 pipelines an executemany; on PostgreSQL the per-row foreign-key checks dominate anyway
                 # (COPY measured 1.4x, arrays through unnest no better)
-                rows = list(zip(repeat(project_id), repeat(aid), item_ids, labels, who, repeat(source), when))
+                rows = zip(repeat(project_id), repeat(aid), item_ids, labels, who, repeat(source), when)
+                if imported_from is not None:
+                    rows = (row + (origin,) for row, origin in zip(rows, imported_from, strict=True))
+                rows = list(rows)
                 conn.exec_driver_sql(sql, rows)
                 last = conn.scalar(_ACTION_LAST_EVENT, {"action_id": aid})
                 return Written(int(aid), n, prev, int(last))
@@ -667,6 +691,46 @@ class Store:
 
         return self._retry(run)
 
+    def imports(self, project_id: int) -> list[dict]:
+        """The project's imports, oldest first: action id, who imported (``importer``), when, how many labels,
+        whether undone, the annotators the labels are attributed to, and the file's annotators kept in
+        ``imported_from`` (those of an import attributed to its importer)."""
+        act, ev = actions.c, label_events.c
+        done = select(act.id, act.annotator, act.created_at, act.n_items, act.undone_by).where(
+            act.project_id == project_id, act.source == "import"
+        )
+        who = (
+            select(ev.action_id, ev.annotator, ev.imported_from)
+            .where(ev.action_id.in_(done.with_only_columns(act.id)))  # by the action_id index
+            .group_by(ev.action_id, ev.annotator, ev.imported_from)
+        )
+
+        def run() -> list[dict]:
+            with self.engine.connect() as conn:
+                out = {
+                    int(aid): {
+                        "action_id": int(aid),
+                        "importer": importer,
+                        "created_at": at,
+                        "labels": int(n),
+                        "undone": undone is not None,
+                        "annotators": set(),
+                        "imported_from": set(),
+                    }
+                    for aid, importer, at, n, undone in conn.execute(done)
+                }
+                for aid, annotator, origin in conn.execute(who):
+                    if int(aid) in out:
+                        out[int(aid)]["annotators"].add(annotator)
+                        if origin is not None:
+                            out[int(aid)]["imported_from"].add(origin)
+            rows = [out[k] for k in sorted(out)]
+            for r in rows:
+                r["annotators"], r["imported_from"] = sorted(r["annotators"]), sorted(r["imported_from"])
+            return rows
+
+        return self._retry(run)
+
     def undo_last(self, project_id: int, annotator: str) -> int:
         """Revert this annotator's latest labeling action that is not undone yet; returns items reverted.
 
@@ -778,6 +842,7 @@ class Store:
             label_events.c.source,
             label_events.c.created_at,
             label_events.c.action_id,
+            label_events.c.imported_from,
         ).join(projects, projects.c.id == label_events.c.project_id)
         if project_id is not None:
             stmt = stmt.where(label_events.c.project_id == project_id)

@@ -219,6 +219,8 @@ def hostile_app(tmp_path, monkeypatch):
     store.add_labels(pid, pool.ids[pool.y_true == 1][:10].tolist(), HOSTILE, "alice", "bulk")
     store.add_labels(pid, pool.ids[pool.y_true == 8][:10].tolist(), HOSTILE_2, "bob", "bulk")
     store.add_labels(pid, pool.ids[pool.y_true == 1][:3].tolist(), HOSTILE_2, HOSTILE, "single")  # conflicts
+    first = pool.ids[pool.y_true == 1][:1].tolist()
+    store.import_labels(pid, first, [HOSTILE], importer=HOSTILE_2, imported_from=[HOSTILE])  # the Team page lists it
     store.close()
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception, [e.message for e in at.exception]

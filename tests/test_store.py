@@ -258,6 +258,27 @@ def test_import_keeps_who_gave_each_label_and_when(store):
     assert {e["source"] for e in events.values()} == {"import"}
 
 
+def test_an_import_keeps_the_files_annotator_in_imported_from_the_label_stays_the_importers(store):
+    pid = store.project("p")
+    store.add_labels(pid, ["c"], "cat", "carol", "bulk")
+    store.import_labels(pid, ["a", "b"], ["cat", "dog"], importer="mallory", imported_from=["alice", None])
+    events = {e["item_id"]: e for e in store.events(pid)}
+    assert [(events[i]["annotator"], events[i]["imported_from"]) for i in "abc"] == [
+        ("mallory", "alice"),
+        ("mallory", None),
+        ("carol", None),  # a label given here names no file
+    ]
+    (imp,) = store.imports(pid)
+    assert (imp["importer"], imp["labels"], imp["annotators"], imp["imported_from"], imp["undone"]) == (
+        "mallory",
+        2,
+        ["mallory"],
+        ["alice"],
+        False,
+    )
+    assert store.undo_last(pid, "mallory") == 2 and store.imports(pid)[0]["undone"]
+
+
 def test_an_import_is_one_action_its_importer_can_undo(store):
     pid = store.project("p")
     store.add_labels(pid, ["a"], "cat", "carol", "single")
@@ -413,7 +434,7 @@ def test_rounds_carry_accuracy_with_and_without_pseudo_labels_old_ones_none(v1_d
 def test_migrations_run_once(v1_database):
     Store(v1_database.url).close()
     Store(v1_database.url).close()
-    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,), (3,), (4,)]
+    assert sql(v1_database.url, "SELECT version FROM schema_version ORDER BY version") == [(2,), (3,), (4,), (5,)]
 
 
 def test_a_new_database_starts_at_the_current_version(store_url):
@@ -640,6 +661,42 @@ def test_the_log_is_every_event_as_plain_tuples(store):
     store.add_labels(pid, ["a"], "cat", "alice", "bulk")
     store.undo_last(pid, "alice")
     assert [row[:3] for row in store.log(pid)] == [("a", "cat", "bulk"), ("a", None, "undo")]
+
+
+def test_a_v4_database_gains_imported_from_and_loses_nothing(v1_database, monkeypatch):
+    from sqlalchemy import inspect as sa_inspect
+
+    with monkeypatch.context() as m:  # an alviz that stops at v4 leaves a true v4 database
+        m.setattr(store_module, "SCHEMA_VERSION", 4)
+        old = Store(v1_database.url)
+        old.import_labels(old.project("p"), ["d"], ["bird"], ["dave"], importer="carol")  # a v4 import
+        assert old.schema_version() == 4
+        old.close()
+    engine = create_engine(v1_database.url)
+    try:
+        assert "imported_from" not in {c["name"] for c in sa_inspect(engine).get_columns("label_events")}
+    finally:
+        engine.dispose()
+    s = Store(v1_database.url)
+    assert s.schema_version() == 5
+    pid = s.project("p")
+    events = s.events(pid)
+    assert [(e["item_id"], e["label"], e["annotator"], e["imported_from"]) for e in events] == [
+        ("a", "cat", "alice", None),
+        ("b", "cat", "alice", None),
+        ("b", "dog", "bob", None),
+        ("c", "cat", "alice", None),
+        ("c", None, "alice", None),
+        ("d", "bird", "dave", None),
+    ]
+    assert s.current_labels(pid) == {"a": "cat", "b": "dog", "d": "bird"}
+    s.import_labels(pid, ["e"], ["cat"], importer="carol", imported_from=["erin"])
+    s.add_labels(pid, ["f", "g"], "dog", "bob", "bulk")
+    assert [(e["annotator"], e["imported_from"]) for e in s.events(pid)[-3:]] == [
+        ("carol", "erin"),
+        ("bob", None),
+        ("bob", None),
+    ]
 
 
 def test_migration_4_drops_the_indexes_the_composite_one_covers(v1_database):

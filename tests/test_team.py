@@ -5,6 +5,7 @@ Store-backed tests run on SQLite and on PostgreSQL (``store`` fixture over ``sto
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from datetime import UTC, datetime
@@ -290,6 +291,41 @@ def test_export_then_import_keeps_labels_annotators_and_times(store, fmt):
     assert set(copy["source"]) == {"import"}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_an_import_as_the_importers_keeps_the_files_annotator_and_the_history_export_shows_it(store, fmt):
+    pid = store.project("p")
+    store.add_labels(pid, ["a"], "cat", "alice", "bulk")
+    result = import_labels(store, "p", b"item_id,label,annotator\nb,dog,bob\nc,cat,\n", fmt="csv", importer="carol")
+    assert result["annotators"] == ["carol"] and result["imported_from"] == ["bob"]
+    read = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": lambda f: pd.read_json(f, dtype=False)}[fmt]
+    history = read(io.BytesIO(labels_bytes(store, "p", fmt, history=True)))
+    rows = history[["item_id", "annotator", "source", "imported_from"]].values.tolist()
+    assert [[None if pd.isna(v) else v for v in row] for row in rows] == [
+        ["a", "alice", "bulk", None],
+        ["b", "carol", "import", "bob"],
+        ["c", "carol", "import", None],
+    ]
+    assert "imported_from" not in labels_frame(store, "p").columns  # current labels keep their columns
+
+
+def test_an_admin_import_keeps_the_annotators_as_theirs_and_imported_from_empty(store):
+    result = import_labels(store, "p", b"item_id,label,annotator\nb,dog,bob\n", fmt="csv", keep_annotators=True)
+    assert result["annotators"] == ["bob"]
+    (event,) = store.events(store.project("p"))
+    assert (event["annotator"], event["imported_from"]) == ("bob", None)
+
+
+def test_cli_export_history_includes_imported_from(tmp_path):
+    from alviz.cli import main
+
+    db, src, out = tmp_path / "l.db", tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("item_id,label,annotator\nb,dog,bob\n")
+    assert main(["import", "--db", str(db), "--project", "p", "--file", str(src), "--annotator", "carol"]) == 0
+    assert main(["export", "--db", str(db), "--out", str(out), "--history"]) == 0
+    (row,) = pd.read_csv(out).to_dict("records")
+    assert (row["annotator"], row["imported_from"]) == ("carol", "bob")
+
+
 def test_import_reads_common_column_names_and_skips_blank_rows(tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("filename,class,user,timestamp\ncats/1.png,cat,ann,2024-03-01T10:00:00Z\ndogs/2.png,,ann,\n")
@@ -388,6 +424,17 @@ def test_team_page_switches_qc_routing_on_for_the_project(team_app):
     assert Store(db).settings(pid)["qc_fraction"] == pytest.approx(0.3)
     at.toggle(key="qc_on").set_value(False).run()
     assert "qc_fraction" not in Store(db).settings(pid)
+
+
+def test_team_page_lists_imports_with_who_imported_and_whom_the_file_named(team_app):
+    at, db, pid = team_app
+    s = Store(db)
+    s.import_labels(pid, ["x1", "x2"], ["Coat", "Coat"], importer="dave", imported_from=["erin", "frank"])
+    s.close()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    (line,) = [c.value for c in at.caption if "imported" in c.value]
+    assert line.startswith("**dave** imported 2 labels on ") and line.endswith("the file named erin, frank")
 
 
 def test_team_page_offers_the_labels_for_download(team_app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 from pathlib import Path
 
 import streamlit as st
@@ -173,3 +174,21 @@ if upload is not None and st.button("Import", key="import", type="primary"):
         sess.refresh()
         summary = export.import_summary(result)
         st.success(f"{md(summary[:1].upper() + summary[1:])}. Undo on the Explore page takes them back.")
+
+
+def _names(names: list[str], most: int = 5) -> str:
+    return ", ".join(md(n) for n in names[:most]) + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
+imports = store.imports(pid)  # read after an import above, so it lists that one too
+for imp in imports[-10:][::-1]:  # the newest first
+    when = imp["created_at"].astimezone(UTC) if imp["created_at"].tzinfo else imp["created_at"]  # SQLite: UTC
+    names = [a for a in imp["annotators"] if a != imp["importer"]]
+    kept = f" as the labels of {_names(names)}" if names else ""
+    said = f"; the file named {_names(imp['imported_from'])}" if imp["imported_from"] else ""
+    st.caption(
+        f"**{md(imp['importer'])}** imported {imp['labels']:,} labels{kept} on {when:%Y-%m-%d %H:%M} UTC{said}"
+        + (" (undone)" if imp["undone"] else "")
+    )
+if len(imports) > 10:
+    st.caption(f"… and {len(imports) - 10:,} earlier imports (the export of every event lists them all).")
