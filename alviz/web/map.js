@@ -7,8 +7,8 @@
 // the typed arrays; the selection goes back as sorted uint32 ids or an N-bit mask, whichever is smaller.
 
 const MAGIC = "AVZ1";
-const FADED = 0.25; // weight of unselected points while a selection exists
-const PICKED = 2.0; // and of the selected ones
+const FADED = 0.35; // weight of unselected points while a selection exists (drawn in a washed-out grey)
+const PICKED = 2.0; // and of the selected ones (in their own color)
 const RING_MAX = 5000;
 
 function decodeFrame(bytes) {
@@ -83,11 +83,15 @@ class RasterRenderer {
     const stamp = [];
     for (let oy = -r; oy <= r; oy++) for (let ox = -r; ox <= r; ox++) if (ox * ox + oy * oy <= r * r + r) stamp.push(oy * W + ox);
     const cr = new Float32Array(nc), cg = new Float32Array(nc), cb = new Float32Array(nc), cw = new Float32Array(nc);
+    const fr = new Float32Array(nc), fw = new Float32Array(nc); // the faded look: grey by luminance, lighter
     for (let c = 0; c < nc; c++) {
       cw[c] = pal[c][3] * (wts ? wts[c] : 1) * base;
       cr[c] = pal[c][0] * cw[c];
       cg[c] = pal[c][1] * cw[c];
       cb[c] = pal[c][2] * cw[c];
+      const grey = 0.3 * pal[c][0] + 0.59 * pal[c][1] + 0.11 * pal[c][2];
+      fw[c] = cw[c] * FADED;
+      fr[c] = (grey * 0.5 + 200 * 0.5) * fw[c];
     }
     for (let i = 0; i < n; i++) {
       const px = (x[i] * s + tx) | 0, py = (ty - y[i] * s) | 0;
@@ -96,11 +100,15 @@ class RasterRenderer {
       if (c >= nc) continue;
       let w = cw[c], rr = cr[c], gg = cg[c], bb = cb[c];
       if (mask) {
-        const f = mask[i] ? PICKED : FADED;
-        w *= f;
-        rr *= f;
-        gg *= f;
-        bb *= f;
+        if (mask[i]) {
+          w *= PICKED;
+          rr *= PICKED;
+          gg *= PICKED;
+          bb *= PICKED;
+        } else {
+          w = fw[c];
+          rr = gg = bb = fr[c];
+        }
       }
       const o = py * W + px;
       for (let k = 0; k < stamp.length; k++) {
