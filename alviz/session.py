@@ -32,6 +32,8 @@ from alviz.strategies.consistency import NeedsImages, symmetric_kl
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
 LOOK_ALIKES = 9  # with the item itself a group of 10: in human_effort 154 decisions against 195 with 20
+BULK_SHARE = 0.9  # a bulk action starts from the model's class only when 90% of the group is predicted so
+BULK_CONFIDENCE = 0.9  # ... with a mean confidence of 0.9 on those items
 EVAL_MAX = 20_000  # unlabeled items with ground truth a model is scored on: a fixed sample beyond
 
 _SOURCE_CODE = {source: code for code, source in enumerate(SOURCES)}  # the mirror keeps sources as int8
@@ -363,6 +365,22 @@ class Session:
     def predicted(self) -> np.ndarray | None:
         p = self.proba
         return None if p is None else p.argmax(axis=1)
+
+    def confident_class(self, rows: np.ndarray | list[int]) -> int | None:
+        """The class a bulk action may start from: the model's, only when it is sure of the whole group (at
+        least ``BULK_SHARE`` of the rows predicted one class, with a mean confidence of at least
+        ``BULK_CONFIDENCE`` on them); None otherwise, and before the first model. A group action stores one class
+        for every item at once, so a guess the user did not choose must never be one click away."""
+        p = self.proba
+        rows = np.asarray(rows, dtype=np.int64)
+        if p is None or len(rows) == 0:
+            return None
+        pred = p[rows].argmax(axis=1)
+        top = int(np.bincount(pred, minlength=p.shape[1]).argmax())
+        agree = pred == top
+        if agree.mean() < BULK_SHARE or p[rows[agree], top].mean() < BULK_CONFIDENCE:
+            return None
+        return top
 
     def retrain(self) -> dict:
         """Fit on all labels, rescore the pool, evaluate, and record a round on the learning curve."""

@@ -511,3 +511,20 @@ def test_a_ready_umap_map_waits_while_something_is_selected_and_swaps_in_once_it
 
     label_selection(at, pool.class_names[0])
     assert any(c.value.startswith("Map: UMAP") for c in at.caption)  # nothing selected now: UMAP swaps in
+
+
+def test_a_mixed_selection_starts_with_no_class_chosen(db, sample_truth):
+    """Issue 13 §2: a bulk action never defaults to a class the user did not choose."""
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 15), names[8]: rows_of(y_true, 8, 15)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))  # resumes with a model of Trouser vs Bag
+    mixed = np.concatenate([np.flatnonzero(y_true == 1)[20:30], np.flatnonzero(y_true == 8)[20:30]])
+    select_rows(at, mixed)
+    assert at.selectbox(key="bulk_class").value is None
+    assert at.button(key="bulk_label").disabled
+
+
+def test_the_queue_without_a_model_preselects_no_class(app):
+    at = go_to(app, "queue")
+    picks = [s for s in at.selectbox if str(s.key).startswith("pick_")]
+    assert picks and all(s.value is None for s in picks)

@@ -412,3 +412,16 @@ def test_a_log_whose_ids_an_older_alviz_interleaved_is_read_whole(vector_pool, m
     assert sess.label_counts() == {"cat": 1, "dog": 1} and sess.sync() is False
     store.add_labels(pid, ["item-002"], "owl", "bob", "single")
     assert sess.sync() is True and sess.label_counts() == {"cat": 1, "dog": 1, "owl": 1}
+
+
+def test_a_bulk_action_starts_from_the_models_class_only_when_it_is_sure_of_the_whole_group(make_session):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (60, 4)), rng.normal(12, 1, (60, 4))]).astype(np.float32)
+    pool = Pool(name="two", ids=np.array([f"i{k}" for k in range(120)]), vectors=X)  # rows 0-59 and 60-119
+    sess = make_session(pool)
+    assert sess.confident_class([40, 41, 42]) is None  # no model yet: guess nothing
+    sess.label(list(range(30)), "left", source="bulk")
+    sess.label(list(range(60, 90)), "right", source="bulk")
+    sess.retrain()
+    assert sess.confident_class(list(range(30, 60))) == sess.class_index("left")  # sure of the whole group
+    assert sess.confident_class([40, 41, 100, 101]) is None  # half one class, half the other: starts empty

@@ -32,6 +32,10 @@ COLOR_BY = {
 COMMITTEE_BUSY = "Training a committee of 5 models on your labels (once per model)…"
 GALLERY_MAX = 60
 NEW_CLASS = "➕ New class…"
+BULK_RULE = (
+    "Starts empty unless the model is sure of the whole group: at least 90% of the items predicted one class, "
+    "with a mean confidence of at least 0.9. Then that class is preselected; check it before you label."
+)
 
 sess: Session = require_session()
 pool = sess.pool
@@ -102,14 +106,14 @@ def _colors(mode: str) -> tuple[Coloring, str]:
 
 def _label_form(rows: np.ndarray, key: str, what: str) -> None:
     """Model mix, class picker and the one-action label button for a set of rows."""
-    default: int | None = None  # without a model, guess nothing: the primary button must not label blindly
+    # the model's class is preselected only when it is sure of the whole group (Session.confident_class)
+    default = sess.confident_class(rows)
     pred = sess.predicted
     if pred is not None:
         counts = np.bincount(pred[rows], minlength=len(sess.class_names))
         order = np.argsort(-counts)[:4]
         mix = " · ".join(f"{md(sess.class_names[c])} {counts[c] / len(rows):.0%}" for c in order if counts[c])
         st.caption(f"Model predicts: {mix}")
-        default = int(order[0])
     already = int(sess.labeled[rows].sum())
     if already:
         st.caption(f"{already} of them already have a label; labeling replaces it (undo restores it).")
@@ -120,6 +124,7 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
         index=None if default is None else min(default, len(options) - 1),
         placeholder="Choose a class for all of them…",
         key=f"{key}_class",
+        help=BULK_RULE,
     )
     name = st.text_input("New class name", key=f"{key}_new_class") if choice == NEW_CLASS else choice
     if st.button(f"Label {len(rows):,} {what}", type="primary", key=f"{key}_label", disabled=not name):

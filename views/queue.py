@@ -103,8 +103,16 @@ def _controls(row: int, show_suggestion: bool = True) -> None:
             _store(row, name, "accepted")
             st.rerun()
     options = list(sess.class_names) or ["(type a class on the Explore page first)"]
-    pick = st.selectbox("Correct to", options, key=f"pick_{row}", index=suggestion or 0, label_visibility="collapsed")
-    if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names):
+    # without a model nothing is preselected: "Set label" must not store a class nobody chose
+    pick = st.selectbox(
+        "Correct to",
+        options,
+        key=f"pick_{row}",
+        index=suggestion,
+        placeholder="Choose a class…",
+        label_visibility="collapsed",
+    )
+    if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names or pick is None):
         _store(row, pick, _answer_source(pick, suggestion))
         st.rerun()
 
@@ -146,10 +154,10 @@ def _focus(row: int) -> None:
             with st.popover("Why this item?"):
                 _why(row)
             _controls(row, show_suggestion=False)
-    _look_alikes(row, suggestion)
+    _look_alikes(row)
 
 
-def _look_alikes(row: int, suggestion: int | None) -> None:
+def _look_alikes(row: int) -> None:
     """The item with its nearest unlabeled look-alikes: one action labels them all when they show one class."""
     with st.expander("Label it with its look-alikes"):
         n = int(st.columns([1, 4])[0].number_input("Look-alikes", 1, 200, LOOK_ALIKES, key="look_alikes_n"))
@@ -175,11 +183,13 @@ def _look_alikes(row: int, suggestion: int | None) -> None:
         name = left.selectbox(
             "Class",
             sess.class_names,
-            index=suggestion or 0,
+            index=sess.confident_class(group),  # empty unless the model is sure of the whole group
+            placeholder="Choose the class of all of them…",
             key=f"look_alikes_class_{row}",
             label_visibility="collapsed",
+            help="Starts empty unless at least 90% of the group is predicted one class with mean confidence >= 0.9.",
         )
-        if right.button(f"Label all {len(group)}", key="look_alikes_label", type="primary"):
+        if right.button(f"Label all {len(group)}", key="look_alikes_label", type="primary", disabled=not name):
             try:
                 stored = sess.label(group, name, source="bulk")  # unverified one by one: disputable like a lasso
             except (ValueError, StoreError) as exc:
