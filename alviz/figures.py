@@ -196,6 +196,8 @@ def source_curves_figure(curves) -> go.Figure:
     )
     fig.update_xaxes(title_text="labels from the source", tickformat=",d", row=1, col=1)
     fig.update_yaxes(title_text=curves.metric, tickformat=".0%", rangemode="tozero", row=1, col=1)
-    fig.update_xaxes(title_text="round", tickformat="d", row=1, col=2)
+    # whole rounds only: without a step plotly put ticks at 1, 1.5, 2... that read "1 1 2 2 3"
+    step = max(1, len(curves.rounds) // 10)
+    fig.update_xaxes(title_text="round", tickformat="d", tickmode="linear", dtick=step, row=1, col=2)
     fig.update_yaxes(title_text="labels", tickformat=",d", row=1, col=2)
     return fig

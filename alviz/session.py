@@ -56,6 +56,10 @@ class Evaluation:
     n_eval: int
 
 
+class NothingNewError(ValueError):
+    """A retrain with the same labels (and pseudo-label setting) as the last round: nothing to learn."""
+
+
 class Session:
     """Labels, model and history of one project over one pool."""
 
@@ -106,6 +110,7 @@ class Session:
         self._lock = threading.Lock()
         self.refresh()
         self._labeled_at_round = self.n_labeled
+        self._round_snapshot: tuple[int, bool, np.ndarray] | None = None  # (round, use_pseudo, labels) of the last
         if self.can_train:  # resume: a model for the labels we already have, without recording a round
             self._fit()
 
@@ -392,6 +397,12 @@ class Session:
             )
         y = self.y.copy()
         n_labeled = int((y >= 0).sum())
+        last = self._round_snapshot
+        if last is not None and last[1] == self.use_pseudo and np.array_equal(last[2], y):
+            raise NothingNewError(
+                f"No new labels since round {last[0]}: the model and the learning curve are unchanged. "
+                "Label some items, then retrain."
+            )
         self._fit(y, with_pseudo=self.use_pseudo or self.compare_pseudo)
         with self._lock:
             model, human_model, pseudo_model, pseudo = self.model, self.human_model, self.pseudo_model, self.pseudo
@@ -408,6 +419,7 @@ class Session:
                 ev = with_pseudo
         number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator, **extras)
         self._labeled_at_round = n_labeled
+        self._round_snapshot = (number, self.use_pseudo, y)  # what this round learned from
         out = {"round": number, "n_labeled": n_labeled, "accuracy": ev.accuracy, "metric": ev.metric}
         if self.use_pseudo:
             out["pseudo_labels"] = extras.get("n_pseudo", 0)

@@ -64,6 +64,7 @@ def test_source_curves_figure_draws_one_line_per_source_and_the_counts(make_sess
     lines = [t.name for t in fig.data if t.type == "scatter"]
     bars = [t.name for t in fig.data if t.type == "bar"]
     assert lines == [provenance.ALL, "bulk", "single"] and bars == ["bulk", "single"]
+    assert fig.layout.xaxis2.dtick == 1 and fig.layout.xaxis2.tickmode == "linear"  # whole rounds: no "1 1 2 2"
 
 
 def test_many_rounds_are_replayed_at_an_even_subset_ending_with_the_last(make_session):

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 
 from alviz.model import OneClassError, cross_val_accuracy
 from alviz.pool import UNLABELED, Pool
+from alviz.session import NothingNewError
 from alviz.store import Store
 
 # ----------------------------------------------------------------------------------------------- labels
@@ -425,3 +426,15 @@ def test_a_bulk_action_starts_from_the_models_class_only_when_it_is_sure_of_the_
     sess.retrain()
     assert sess.confident_class(list(range(30, 60))) == sess.class_index("left")  # sure of the whole group
     assert sess.confident_class([40, 41, 100, 101]) is None  # half one class, half the other: starts empty
+
+
+def test_retraining_without_new_labels_records_no_duplicate_round(make_session, vector_pool):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "left", source="single")
+    sess.label([6, 7], "right", source="single")
+    first = sess.retrain()
+    with pytest.raises(NothingNewError, match=f"since round {first['round']}"):
+        sess.retrain()
+    assert len(sess.history()) == 1
+    sess.label([2], "left", source="single")
+    assert sess.retrain()["round"] == first["round"] + 1

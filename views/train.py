@@ -8,7 +8,7 @@ import streamlit as st
 from alviz.figures import confusion_figure, learning_curve_figure, suggestion_figure
 from alviz.markup import md, plotly_text
 from alviz.model import OneClassError
-from alviz.session import Session
+from alviz.session import NothingNewError, Session
 from alviz.simulate import random_baseline
 from views._difficulty import difficulty_panel
 from views._review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
@@ -37,6 +37,8 @@ if st.button("Retrain now", type="primary", key="retrain"):
     try:
         with st.spinner("Training on your labels and rescoring the pool…"):
             result = sess.retrain()
+    except NothingNewError as exc:  # a second click records no duplicate round
+        st.info(md(exc))
     except OneClassError as exc:
         st.warning(md(exc))
     else:
