@@ -474,7 +474,7 @@ def test_queue_labels_an_item_with_its_look_alikes_in_one_bulk_action(db, sample
     assert len(new) == 8 and len({e["action_id"] for e in new}) == 1  # the item and its 7 look-alikes, one action
     assert load_sample().ids[row] in {e["item_id"] for e in new}
     assert labeled_metric(at) == 28
-    assert row not in at.session_state["queue"]  # it left the queue
+    assert f"set_{row}" not in {b.key for b in at.button}  # it left the queue
 
 
 def test_a_label_action_sends_the_map_only_the_rows_it_recolored(app, sample_truth):
@@ -528,3 +528,19 @@ def test_the_queue_without_a_model_preselects_no_class(app):
     at = go_to(app, "queue")
     picks = [s for s in at.selectbox if str(s.key).startswith("pick_")]
     assert picks and all(s.value is None for s in picks)
+
+
+def test_undo_on_the_queue_page_restores_the_answer_and_brings_the_item_back(app, db):
+    """Issue 13 §3: undo wherever labels are given, with the same semantics as on Explore."""
+    go_to(app, "queue")
+    run(app.number_input(key="queue_k").set_value(4))
+    run(app.button(key="fill_queue").click())
+    shown = [b.key for b in app.button if b.key and b.key.startswith("set_")]
+    row = int(shown[0].removeprefix("set_"))
+    run(app.selectbox(key=f"pick_{row}").select("Sneaker"))
+    run(app.button(key=f"set_{row}").click())
+    assert stored(db) == {load_sample().ids[row]: "Sneaker"} and f"set_{row}" not in {b.key for b in app.button}
+
+    run(app.button(key="queue_undo").click())
+    assert stored(db) == {}
+    assert [b.key for b in app.button if b.key and b.key.startswith("set_")] == shown  # back in its place

@@ -122,6 +122,20 @@ def session() -> Session | None:
     return sess
 
 
+def undo_button(sess: Session, key: str) -> None:
+    """One "undo my last label action" for every page that labels: the user's own last action only, restoring
+    what it replaced (an undone item goes back to where it was, e.g. the queue)."""
+    if not st.button("↶ Undo my last label action", key=key, help="Reverts your last label action, and only it."):
+        return
+    try:
+        n = sess.undo()
+    except StoreError as exc:
+        st.error(md(str(exc)))
+        return
+    st.session_state["toast"] = f"Undid your last action: {n} items restored." if n else "Nothing to undo."
+    st.rerun()
+
+
 def store_error(exc: StoreError) -> None:
     """The database failed mid-page: say so, offer a retry; nothing was written (StoreError guarantees it)."""
     st.error(md(exc), icon=":material/cloud_off:")

@@ -16,7 +16,7 @@ from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
 from views._map import clear_selection, picked_row, point_map, selected_rows
-from views._shared import get_projector, pca_map, require_session
+from views._shared import get_projector, pca_map, require_session, undo_button
 
 COLOR_BY = {
     "Label": "label",
@@ -244,14 +244,7 @@ def map_and_selection() -> None:
     with right:
         _selection_panel(selected_rows("map", len(pool)))
         _similar_panel()
-        if st.button("↶ Undo my last label action", key="undo"):
-            try:
-                n = sess.undo()
-            except StoreError as exc:
-                st.error(md(str(exc)))
-                return
-            st.session_state["toast"] = f"Undid the last action: {n} items restored." if n else "Nothing to undo."
-            st.rerun()
+        undo_button(sess, "undo")
         _edit_classes()
 
 

@@ -11,7 +11,7 @@ from alviz.session import LOOK_ALIKES, Session
 from alviz.store import StoreError
 from views._keys import last_key
 from views._qc import qc_block
-from views._shared import require_session, strategy_names
+from views._shared import require_session, strategy_names, undo_button
 
 sess: Session = require_session()
 pool = sess.pool
@@ -44,8 +44,9 @@ if sess.proba is None:
         "Label two classes and retrain (Train page)."
     )
 
+# the picked list stays whole: an answered item leaves the page, an undone one comes back in its place
 queue = [r for r in st.session_state.get("queue", []) if not sess.labeled[r]]
-st.session_state["queue"] = queue
+undo_button(sess, "queue_undo")
 if not queue:
     st.success("The queue is empty. Fill it again to get the next items.")
     st.stop()
