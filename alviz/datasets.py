@@ -32,6 +32,7 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 SAMPLE_FILE = "fashion_mnist_sample.npz"
+MIN_ITEMS = 3  # fewer items make no 2-D map (PCA needs 3) and nothing to learn from
 
 # IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -279,6 +280,13 @@ def _max_image_pixels() -> int:
     return int(os.environ.get("ALVIZ_MAX_IMAGE_PIXELS") or 40_000_000)
 
 
+class ImageTooLarge(ValueError):
+    """An image with more pixels than alviz decodes (``ALVIZ_MAX_IMAGE_PIXELS``): "WxH pixels, limit N pixels"."""
+
+    def __init__(self, width: int, height: int, limit: int):
+        super().__init__(f"{width}x{height} pixels, limit {limit:,} pixels")
+
+
 def _image_to_array(path: Path, size: int) -> np.ndarray:
     """Open one image and return it as uint8 (size, size) gray or (size, size, 3) RGB, aspect kept, padded."""
     from PIL import Image, ImageOps
@@ -287,7 +295,7 @@ def _image_to_array(path: Path, size: int) -> np.ndarray:
         img.draft(img.mode, (size, size))  # JPEG only: decode at reduced scale, much faster for photos
         limit = _max_image_pixels()
         if img.width * img.height > limit:  # a few KB of PNG can claim gigabytes once decoded
-            raise ValueError(f"{img.width}x{img.height} pixels, more than the {limit:,} alviz decodes")
+            raise ImageTooLarge(img.width, img.height, limit)
         img.load()
         if max(img.size) > 4 * size:  # shrink before converting: a big RGBA copy costs 4 bytes a pixel
             img.thumbnail((4 * size, 4 * size), Image.Resampling.BOX)
@@ -371,22 +379,27 @@ def load_image_folder(
         raise FileNotFoundError(f"Image folder not found: expected a directory, got {root}.")
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels; got {size}.")
-    ids, arrays, groups, skipped = [], [], [], []
+    ids, arrays, groups, skipped, too_large = [], [], [], [], []
     for f in _list_files(root, skipped):
         rel = f.relative_to(root).as_posix()
         if rel.lower() in EMBEDDING_FILES:
             continue
         try:
             arr = _image_to_array(f, size)
-        except (OSError, ValueError, SyntaxError, MemoryError, Image.DecompressionBombError) as exc:
-            skipped.append(f"{rel} ({exc})" if "pixels" in str(exc) else rel)
+        except (ImageTooLarge, Image.DecompressionBombError) as exc:  # PIL's own bomb check: over 2x its limit
+            too_large.append(f"{rel} ({exc})")
+            continue
+        except (OSError, ValueError, SyntaxError, MemoryError):
+            skipped.append(rel)
             continue
         ids.append(rel)
         arrays.append(arr)
         groups.append(rel.split("/")[0] if "/" in rel else None)
     if not arrays:
         what = f"; unreadable: {', '.join(skipped[:10])}" if skipped else ""
-        raise ValueError(f"No readable images found in {root} (looked at {len(skipped)} files{what}).")
+        what += f"; too large to decode: {', '.join(too_large[:10])}" if too_large else ""
+        n = len(skipped) + len(too_large)
+        raise ValueError(f"No readable images found in {root} (looked at {n} files{what}).")
 
     # Gray only if every image is; a gray image joins a color set as R=G=B.
     if all(a.ndim == 2 for a in arrays):
@@ -398,6 +411,9 @@ def load_image_folder(
     if skipped:
         shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         notes.append(f"Skipped {len(skipped)} unreadable files: {shown}")
+    if too_large:
+        shown = ", ".join(too_large[:10]) + (f" and {len(too_large) - 10} more" if len(too_large) > 10 else "")
+        notes.append(f"Skipped {len(too_large)} images too large to decode: {shown}")
     class_names = sorted({g for g in groups if g is not None})
     y_true = None
     if class_names:

@@ -120,6 +120,20 @@ def test_image_folder_uses_subfolders_as_classes_and_notes_skipped_files(tmp_pat
     assert "2 unreadable files" in note and "dog/broken.jpg" in note and "readme.txt" in note
 
 
+def test_an_image_over_the_pixel_limit_is_called_too_large_not_unreadable(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALVIZ_MAX_IMAGE_PIXELS", "300")
+    _png(tmp_path / "small.png", size=(10, 10))
+    _png(tmp_path / "wide.png", size=(40, 20))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+
+    pool = load_image_folder(tmp_path, size=8)
+    assert pool.ids.tolist() == ["small.png"]
+    (big,) = [n for n in pool.notes if "wide.png" in n]
+    assert big == "Skipped 1 images too large to decode: wide.png (40x20 pixels, limit 300 pixels)"
+    assert "unreadable" not in big
+    assert any(n == "Skipped 1 unreadable files: broken.png" for n in pool.notes)
+
+
 def test_image_folder_without_subfolders_has_no_ground_truth(tmp_path):
     for i in range(3):
         _png(tmp_path / f"{i}.png", mode="L", size=(8, 8), value=i)
