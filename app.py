@@ -62,6 +62,9 @@ if msg := st.session_state.pop("toast", None):
 if not who:
     st.info("Sign in (in the sidebar) to start labeling.", icon=":material/lock:")
     st.stop()
+# coming from another page, the Explore map mounts afresh in the browser (views/_map.py: remounted)
+st.session_state["page_changed"] = st.session_state.get("page") != nav.title
+st.session_state["page"] = nav.title
 try:
     nav.run()
 except StoreError as exc:  # the database went away mid-page: nothing was written; say so and offer a retry

@@ -544,3 +544,16 @@ def test_undo_on_the_queue_page_restores_the_answer_and_brings_the_item_back(app
     run(app.button(key="queue_undo").click())
     assert stored(db) == {}
     assert [b.key for b in app.button if b.key and b.key.startswith("set_")] == shown  # back in its place
+
+
+def test_coming_back_to_explore_sends_the_map_whole(app):
+    """The browser builds a new, empty map when the page is entered again: the first frame must carry it all."""
+    from alviz.mapframe import decode_frame
+
+    run(app)  # a rerun on the same page: a small frame
+    _, arrays = decode_frame(app.get("bidi_component")[0].proto.bytes)
+    assert "x" not in arrays
+    go_to(app, "train")
+    go_to(app, "explore")
+    _, arrays = decode_frame(app.get("bidi_component")[0].proto.bytes)
+    assert len(arrays["x"]) == 2000 and len(arrays["codes"]) == 2000

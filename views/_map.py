@@ -57,6 +57,12 @@ def picked_row(key: str) -> int | None:
     return st.session_state.get(f"{key}_pick")
 
 
+def remounted(key: str) -> None:
+    """The page was left and entered again: the browser built a new map with nothing in it, so the next frame
+    is a whole one (instead of a small one, a resync request and a second rerun)."""
+    _feed(key).reset()
+
+
 def clear_selection(key: str) -> None:
     """Forget the selection here and, with the next frame, in the browser."""
     st.session_state.pop(f"{key}_rows", None)

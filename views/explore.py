@@ -15,7 +15,7 @@ from alviz.mapframe import Coloring, Ring, class_coloring, value_coloring
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
-from views._map import clear_selection, picked_row, point_map, selected_rows
+from views._map import clear_selection, picked_row, point_map, remounted, selected_rows
 from views._shared import get_projector, pca_map, require_session, undo_button
 
 COLOR_BY = {
@@ -272,6 +272,8 @@ def _edit_classes() -> None:
 
 
 st.header("Explore")
+if st.session_state.pop("page_changed", False):
+    remounted("map")
 umap_job = _umap_key()
 if umap_job and get_projector().status(umap_job) != "done":
     _wait_for_umap(umap_job)
