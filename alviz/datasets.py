@@ -514,6 +514,36 @@ def _labels_to_index(values: Sequence, missing: np.ndarray) -> tuple[np.ndarray,
     ), names
 
 
+def _listed(names: Sequence[str], most: int = 10) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _ignored_column_notes(df, names: list[str], ids: np.ndarray, by_id: bool) -> list[str]:
+    """Why each of the table's columns ``names`` is not an embedding dimension: true/false values, text, or
+    numbers but for a few cells, naming those cells' rows (by id, else by row number counted from 0)."""
+    import pandas as pd
+
+    notes = []
+    for c in names:
+        col = df[c]
+        if pd.api.types.is_bool_dtype(col):
+            notes.append(f"Ignored column '{c}': true/false values, not embedding numbers.")
+            continue
+        present = col.notna().to_numpy() & col.astype(str).str.strip().ne("").to_numpy()
+        bad = present & pd.to_numeric(col, errors="coerce").isna().to_numpy()
+        if bad.sum() < present.sum() - bad.sum():  # mostly numbers: say which cells keep it out
+            rows = np.flatnonzero(bad)
+            cells = [f"{ids[r]} ({str(col.iloc[r])[:20]!r})" for r in rows]
+            where = "rows with id" if by_id else "rows (numbered from 0 after the header)"
+            notes.append(
+                f"Ignored column '{c}': numeric except {len(rows)} cells, in {where} {_listed(cells)}; "
+                "make those cells numbers to use the column."
+            )
+        else:
+            notes.append(f"Ignored column '{c}': text, not numbers.")
+    return notes
+
+
 def load_table(
     path: str | os.PathLike,
     id_column: str | None = None,
@@ -530,7 +560,10 @@ def load_table(
     Rows whose text is empty are dropped, with a note naming them: there is nothing to embed or to show. A text
     pool takes embedding columns only when ``feature_columns`` names them.
 
-    Features (without a text column): ``feature_columns``, else every numeric column other than the id and label.
+    Features (without a text column): ``feature_columns``, else every numeric column other than the id and label;
+    notes then list the columns used and, with the reason, those ignored.
+
+    Fewer than ``MIN_ITEMS`` rows are refused: they make no map.
     """
     import pandas as pd
 
@@ -554,7 +587,7 @@ def load_table(
     label_col = label_column or ("label" if "label" in columns else None)
     text_col = text_column or ("text" if "text" in columns else None)
 
-    notes = []
+    notes, ignored = [], []
     if feature_columns is not None:
         features = list(feature_columns)
         not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(df[c])]
@@ -567,6 +600,7 @@ def load_table(
         if index_cols and text_col is None:
             notes.append(f"Ignored saved-index columns {index_cols}.")
         features = [c for c in numeric if c not in (id_col, label_col) and c not in index_cols]
+        ignored = [c for c in columns if c not in (*numeric, id_col, label_col, text_col)]
         if text_col is not None:
             if features:
                 notes.append(
@@ -609,6 +643,18 @@ def load_table(
                 "ids must be unique."
             )
 
+    if features and feature_columns is None:
+        roles = (f"; ids from '{id_col}'" if id_col else "") + (
+            f"; ground truth from '{label_col}'" if label_col else ""
+        )
+        notes.append(f"Embedding: {len(features)} numeric columns ({_listed(features)}){roles}.")
+        notes += _ignored_column_notes(df, ignored, ids, id_col is not None)
+    if id_col is None:
+        notes.append(
+            f"No id column: labels are keyed by row number (0 to {len(df) - 1}). If rows of {path.name} are later "
+            "added, removed or reordered, saved labels land on other items; add an 'id' column to keep them."
+        )
+
     y_true, class_names = None, []
     if label_col is not None:
         col = df[label_col]
@@ -637,6 +683,9 @@ def load_table(
             y_true = y_true[keep] if y_true is not None else None
         texts = texts.astype(str)
 
+    if len(ids) < MIN_ITEMS:
+        rows = f"{len(ids)} row{'' if len(ids) == 1 else 's'}" + (" with text" if texts is not None else "")
+        raise ValueError(f"{path.name} has {rows}; alviz needs at least {MIN_ITEMS} items to map and label.")
     return Pool(name=path.stem, ids=ids, vectors=X, texts=texts, y_true=y_true, class_names=class_names, notes=notes)
 
 
@@ -731,6 +780,24 @@ def _confine(path: Path) -> Path:
             f"{str(path)!r} is outside the data root {root} (ALVIZ_DATA_ROOT); choose a folder or file inside it."
         )
     return path
+
+
+def wrong_kind(source: str | os.PathLike, kind: str) -> str | None:
+    """Why ``source`` is not a ``kind`` ("folder" of images or "table"), or None when it may be one (or does not
+    exist: loading says so). A table typed as an image folder, or a folder typed as a table, would otherwise load
+    as the other kind."""
+    try:
+        path = _confine(Path(source).expanduser())
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (ValueError, OSError):
+        return None  # loading reports it
+    name = Path(source).name or str(source)
+    if kind == "folder" and is_file:
+        other = "choose the table option" if path.suffix.lower() in (".csv", ".parquet", ".pq") else "give a folder"
+        return f"'{name}' is a file, not a folder of images: {other}."
+    if kind == "table" and is_dir:
+        return f"'{name}' is a folder, not a CSV or Parquet table: choose the image folder option for a folder."
+    return None
 
 
 _ACCEPTED = '"sample", "fashion-mnist", "digits", a folder of images, a .csv or .parquet table, or an .npz with X/y'

@@ -249,6 +249,47 @@ def test_table_with_no_numeric_columns_lists_the_columns_found(tmp_path):
     assert "word" in str(err.value)
 
 
+def test_a_table_of_fewer_than_3_rows_is_refused(tmp_path):
+    _embedding_frame(2).to_csv(tmp_path / "two.csv", index=False)
+    with pytest.raises(ValueError, match=r"two.csv has 2 rows; alviz needs at least 3 items"):
+        load_table(tmp_path / "two.csv")
+    _embedding_frame(3).to_csv(tmp_path / "three.csv", index=False)
+    assert len(load_table(tmp_path / "three.csv")) == 3
+
+
+def test_a_table_lists_the_columns_used_and_ignored_naming_the_rows_of_odd_cells(tmp_path):
+    df = _embedding_frame()
+    df["e4"] = ["1.5", "2", "x1", "4", "?", "6"]  # numeric but for two cells: loaded as text by pandas
+    df["flag"] = [True, False] * 3
+    df.to_csv(tmp_path / "emb.csv", index=False)
+    pool = load_table(tmp_path / "emb.csv")
+    assert pool.vectors.shape == (6, 4)
+    assert "Embedding: 4 numeric columns (e0, e1, e2, e3); ids from 'id'; ground truth from 'label'." in pool.notes
+    assert "Ignored column 'caption': text, not numbers." in pool.notes
+    assert "Ignored column 'flag': true/false values, not embedding numbers." in pool.notes
+    (odd,) = [n for n in pool.notes if "'e4'" in n]
+    assert "numeric except 2 cells" in odd and "item-2 ('x1')" in odd and "item-4 ('?')" in odd
+
+
+def test_a_table_without_id_column_says_labels_are_keyed_by_row_number(tmp_path):
+    _embedding_frame().drop(columns=["id"]).to_csv(tmp_path / "emb.csv", index=False)
+    (note,) = [n for n in load_table(tmp_path / "emb.csv").notes if n.startswith("No id column")]
+    assert "keyed by row number (0 to 5)" in note and "reordered" in note and "add an 'id' column" in note
+    _embedding_frame().to_csv(tmp_path / "ids.csv", index=False)
+    assert not any("No id column" in n for n in load_table(tmp_path / "ids.csv").notes)
+
+
+def test_a_table_typed_as_a_folder_or_a_folder_typed_as_a_table_is_named(tmp_path):
+    _embedding_frame().to_csv(tmp_path / "emb.csv", index=False)
+    assert "'emb.csv' is a file, not a folder of images: choose the table option" in datasets.wrong_kind(
+        tmp_path / "emb.csv", "folder"
+    )
+    assert "is a folder, not a CSV or Parquet table" in datasets.wrong_kind(tmp_path, "table")
+    assert datasets.wrong_kind(tmp_path / "emb.csv", "table") is None
+    assert datasets.wrong_kind(tmp_path, "folder") is None
+    assert datasets.wrong_kind(tmp_path / "missing", "folder") is None  # loading says it is missing
+
+
 def test_table_with_unknown_suffix_is_refused(tmp_path):
     (tmp_path / "emb.xlsx").write_bytes(b"")
     with pytest.raises(ValueError, match=".csv or .parquet"):

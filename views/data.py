@@ -109,7 +109,9 @@ elif choice == "fashion-mnist":
         new_spec = DataSpec("fashion-mnist", n_pool=int(n))
 elif choice == "folder":
     path = st.text_input("Folder path", placeholder="/data/my_images (subfolders per class are optional)")
-    if path:
+    if path and (wrong := datasets.wrong_kind(path, "folder")):
+        st.error(md(wrong))
+    elif path:
         new_spec = DataSpec(str(Path(path).expanduser()))
 else:
     path = st.text_input("CSV or Parquet path", placeholder="/data/embeddings.parquet")
@@ -117,7 +119,9 @@ else:
         "Columns: `id` (optional), `label` (optional, ground truth for evaluation), and numeric embedding "
         "columns, or a text column for a text pool (embedded with TF-IDF or MiniLM; empty texts are dropped)."
     )
-    if path:
+    if path and (wrong := datasets.wrong_kind(path, "table")):
+        st.error(md(wrong))
+    elif path:
         source = str(Path(path).expanduser())
         text_column, loadable = text_column_picker(source)
         new_spec = DataSpec(source, text_column=text_column) if loadable else None

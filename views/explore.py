@@ -73,7 +73,11 @@ def _coordinates() -> tuple[np.ndarray, str]:
     if Z is not None and st.session_state.get("projection", "UMAP") == "UMAP":
         st.session_state.pop("umap_waiting", None)
         return Z, "UMAP"
-    return pca_map(sess.X, map_key), "PCA"
+    try:
+        return pca_map(sess.X, map_key), "PCA"
+    except ValueError as exc:  # a pool too small to map, say: one line, not a traceback
+        st.error(md(str(exc)))
+        st.stop()
 
 
 def _label_coloring(mode: str) -> Coloring:
