@@ -3,6 +3,10 @@
 Fashion-MNIST (pixels -> PCA 50, a balanced 10k pool / 2k test, 20 initial labels, 15 rounds of 20,
 3 repeats) and scikit-learn digits (same loop). The last line is one JSON object:
 {"DATA": {"STRATEGY": {"auc": x, "final": x, "seconds_per_round": x}}, ...}.
+
+Defaults, 2026-12-02, after ``auto`` took its budget from the least-labeled class (AUC): digits auto 0.924
+(0.923 before), typiclust 0.917, margin 0.912, random 0.889; Fashion-MNIST 10k auto 0.728 (0.728 before),
+margin 0.727, typiclust 0.722, random 0.693.
 """
 
 from __future__ import annotations
