@@ -180,7 +180,6 @@ class MapFeed:
         self.clear = 0
         self.ack = 0  # the last selection token the server received (the map shows it: a round-trip probe)
         self._last: tuple | None = None
-        self.last_frame_bytes = 0
 
     def reset(self) -> None:
         self.layout, self.codes = None, None
@@ -197,9 +196,12 @@ class MapFeed:
         rings: list[Ring] | tuple[Ring, ...] = (),
         ids: np.ndarray | None = None,
     ) -> bytes:
+        """The next frame: coordinates (and ids) only for a layout the browser lacks, codes whole or as a delta
+        against what it has, and the small header (palette, legend, rings, selection clear and ack) always."""
         arrays: dict[str, np.ndarray] = {}
-        new_layout = layout != self.layout or self.codes is None or len(self.codes) != len(Z)
-        if new_layout:
+        codes = np.asarray(coloring.codes, np.uint8)
+        base = self.codes_ver
+        if layout != self.layout or self.codes is None or len(self.codes) != len(Z):
             Z = np.asarray(Z, np.float32)
             arrays["x"], arrays["y"] = Z[:, 0], Z[:, 1]
             if ids is not None and _ids_may_fit(ids):
@@ -207,9 +209,6 @@ class MapFeed:
                 if len(text) <= IDS_MAX_BYTES:
                     arrays["ids"] = np.frombuffer(text, np.uint8)
             self.layout = layout
-        codes = np.asarray(coloring.codes, np.uint8)
-        base = self.codes_ver
-        if new_layout:
             arrays["codes"] = codes
             self.codes_ver += 1
         else:
@@ -243,9 +242,7 @@ class MapFeed:
         ring_bytes = b"".join(np.asarray(r.rows, np.uint32).tobytes() for r in rings)
         # codes_base only matters to a delta: a frame that brings nothing new keeps its sequence number
         state = (json.dumps({**header, "codes_base": None}, sort_keys=True), ring_bytes)
-        if new_layout or "codes" in arrays or "delta_rows" in arrays or state != self._last:
+        if "codes" in arrays or "delta_rows" in arrays or state != self._last:
             self.seq += 1
         self._last = state
-        data = encode_frame({**header, "seq": self.seq}, arrays)
-        self.last_frame_bytes = len(data)
-        return data
+        return encode_frame({**header, "seq": self.seq}, arrays)
