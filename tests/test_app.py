@@ -557,3 +557,19 @@ def test_coming_back_to_explore_sends_the_map_whole(app):
     go_to(app, "explore")
     _, arrays = decode_frame(app.get("bidi_component")[0].proto.bytes)
     assert len(arrays["x"]) == 2000 and len(arrays["codes"]) == 2000
+
+
+def test_a_key_pressed_for_a_card_already_answered_does_not_answer_the_next_one(db, sample_truth):
+    """Issue 13 §2: a fast double Enter must not answer an item the user never saw."""
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    before = stored(db)
+    shown = load_sample().ids[at.session_state["queue"][0]]
+    at.session_state["queue_keys"] = {"key": "Enter", "n": "stale-1", "item": "fmnist-some-other-item"}
+    run(at)
+    assert stored(db) == before  # the press belonged to another card: nothing stored
+    at.session_state["queue_keys"] = {"key": "Enter", "n": "fresh-1", "item": str(shown)}
+    run(at)
+    assert set(stored(db)) - set(before) == {shown}  # the same key on the card shown answers it

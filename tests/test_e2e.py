@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
 ]
 SERVER_START_S = 60
+GUARD_WAIT_MS = 500  # the queue ignores keys for 300 ms after its card changes (a fast double Enter): wait it out
 UMAP_WAIT_S = 300  # first UMAP fit in a fresh process pays numba's JIT: about 30 s alone, minutes on a busy box
 
 if not Path(CHROMIUM).exists():
@@ -355,9 +356,11 @@ def test_the_queue_answers_to_the_keyboard(chromium_browser, tmp_path):
             page.keyboard.press("Enter")
             sync_api.expect(now).not_to_have_text(f"Now: id {first}", timeout=20_000)
             second = current()
+            page.wait_for_timeout(GUARD_WAIT_MS)
             page.keyboard.press("s")
             sync_api.expect(now).not_to_have_text(f"Now: id {second}", timeout=20_000)
             third = current()
+            page.wait_for_timeout(GUARD_WAIT_MS)
             page.keyboard.press("1")
             sync_api.expect(now).not_to_have_text(f"Now: id {third}", timeout=20_000)
         finally:

@@ -9,6 +9,7 @@ import streamlit.components.v1 as components
 _component = components.declare_component("alviz_keys", path=str(Path(__file__).parent / "keys_component"))
 
 
-def last_key(keys: list[str], key: str = "keys") -> dict | None:
-    """The latest press of one of ``keys`` as {"key": ..., "n": counter}, or None before any."""
-    return _component(keys=keys, key=key, default=None)
+def last_key(keys: list[str], key: str = "keys", item: str | None = None) -> dict | None:
+    """The latest press of one of ``keys`` as {"key": ..., "n": counter, "item": the item shown when pressed},
+    or None before any. Keys pressed within 300 ms of ``item`` changing are dropped in the browser."""
+    return _component(keys=keys, item=item, key=key, default=None)

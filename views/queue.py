@@ -86,11 +86,14 @@ def _answer_source(name: str, suggestion: int | None) -> str:
     return "accepted" if name == sess.class_names[suggestion] else "corrected"
 
 
-def _store(row: int, name: str, source: str) -> None:
+def _store(row: int, name: str, source: str) -> bool:
+    """Store one answer; False (with the reason shown) when the store refused it."""
     try:
         sess.label([row], name, source=source)
     except (ValueError, StoreError) as exc:
         st.error(md(exc))
+        return False
+    return True
 
 
 def _controls(row: int, show_suggestion: bool = True) -> None:
@@ -122,19 +125,26 @@ def _focus(row: int) -> None:
     """The first item, big, answered with the keyboard: Enter accepts, 1-9 and 0 pick a class, s skips."""
     digits = [str((i + 1) % 10) for i in range(min(10, len(sess.class_names)))]
     suggestion = None if proba is None else int(np.argmax(proba[row]))
-    press = last_key(["Enter", "s", *digits], key="queue_keys")
+    item = str(pool.ids[row])
+    press = last_key(["Enter", "s", *digits], key="queue_keys", item=item)
     if press and press.get("n") != st.session_state.get("keys_seen"):
         st.session_state["keys_seen"] = press.get("n")
         key = press.get("key")
-        if key == "Enter" and suggestion is not None:
-            _store(row, sess.class_names[suggestion], "accepted")
+        if press.get("item") not in (None, item):  # pressed on a card already answered: never the next one
+            st.session_state["toast"] = f"Ignored “{md(key)}”: it was pressed for id {md(press['item'])}."
             st.rerun()
+        if key == "Enter" and suggestion is not None:
+            if _store(row, sess.class_names[suggestion], "accepted"):
+                st.session_state["toast"] = f"Enter: id {md(item)} → {md(sess.class_names[suggestion])}"
+                st.rerun()
         elif key in digits:
             name = sess.class_names[digits.index(key)]
-            _store(row, name, _answer_source(name, suggestion))
-            st.rerun()
+            if _store(row, name, _answer_source(name, suggestion)):
+                st.session_state["toast"] = f"{key}: id {md(item)} → {md(name)}"
+                st.rerun()
         elif key == "s":
-            st.session_state["queue"] = [*queue[1:], row]
+            full = [r for r in st.session_state["queue"] if r != row]  # answered items stay, for undo
+            st.session_state["queue"] = [*full, row]
             st.rerun()
     with st.container(border=True):
         left, right = st.columns([1, 3])
