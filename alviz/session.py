@@ -244,7 +244,7 @@ class Session:
         if len(rows) == 0:
             raise ValueError(f"No item is labeled {old!r}, so there is nothing to rename.")
         self.class_index(new)  # validates the new name
-        written = self.store.write_labels(self.project_id, self.pool.ids[rows].tolist(), new, self.annotator, "rename")
+        written = self.store.rename_labels(self.project_id, self.pool.ids[rows].tolist(), new, self.annotator)
         self.y[rows] = self.class_names.index(new)
         self._sources[rows] = _SOURCE_CODE["rename"]
         self._caught_up(written)

@@ -489,6 +489,30 @@ class Store:
             origin = [names[a] for a in imported_from]
         return self._add_action(project_id, item_ids, labels, who, when, importer, "import", origin).action_id
 
+    def rename_labels(self, project_id: int, item_ids: Sequence[str], label: str, renamer: str) -> Written:
+        """A class rename or merge: give ``item_ids`` the ``label`` in one action of ``renamer`` (source
+        "rename"), each new event keeping the annotator of the item's current label (the renamer where the item
+        has none). The edit is the renamer's (``rename_edits``); the labels stay whoever gave them. One read of
+        the items' current annotators, then the bulk write."""
+        if len(item_ids) == 0:
+            raise ValueError("No items to label: the selection is empty.")
+        renamer = _annotator(renamer)
+        ev = label_events.c
+        stmt = select(ev.item_id, ev.annotator).where(ev.id.in_(self._latest_per_item(project_id)))
+        owner = dict(self._retry(lambda: self._all(stmt)))
+        who = [owner.get(str(i), renamer) for i in item_ids]
+        return self._add_action(project_id, item_ids, [label] * len(item_ids), who, None, renamer, "rename")
+
+    def rename_edits(self, project_id: int) -> dict[str, int]:
+        """Per renamer: items relabeled by their class renames and merges that are not undone."""
+        act = actions.c
+        stmt = (
+            select(act.annotator, func.sum(act.n_items))
+            .where(act.project_id == project_id, act.source == "rename", act.undone_by.is_(None))
+            .group_by(act.annotator)
+        )
+        return self._retry(lambda: {who: int(n) for who, n in self._all(stmt)})
+
     def _add_action(
         self,
         project_id: int,

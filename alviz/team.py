@@ -205,10 +205,16 @@ def annotator_table(store: Store, project_id: int, open_conflicts: list[Conflict
         for who in c.labels:
             in_conflict[who] = in_conflict.get(who, 0) + 1
     counts = store.annotator_counts(project_id)
-    sources = [s for s in SOURCES if any(s in r["by_source"] for r in counts)]
+    # a rename or merge keeps each label's annotator, so its events are theirs; the edit is the renamer's:
+    # the "rename" column counts the items each annotator's live renames relabeled (from the actions)
+    renamed = store.rename_edits(project_id)
+    known = {r["annotator"] for r in counts}
+    counts += [{"annotator": who, "events": 0, "items": 0, "by_source": {}} for who in renamed if who not in known]
+    sources = [s for s in SOURCES if s == "rename" and renamed or any(s in r["by_source"] for r in counts)]
     rows = []
     for r in counts:
         who = r["annotator"]
+        by_source = r["by_source"] | {"rename": renamed.get(who, 0)}
         rows.append(
             {
                 "annotator": who,
@@ -216,7 +222,7 @@ def annotator_table(store: Store, project_id: int, open_conflicts: list[Conflict
                 "items": r["items"],
                 "current labels": current_by.get(who, 0),
                 "conflicts": in_conflict.get(who, 0),
-                **{src: r["by_source"].get(src, 0) for src in sources},  # events per source
+                **{src: by_source.get(src, 0) for src in sources},  # events per source; renames: items edited
             }
         )
     return rows

@@ -710,3 +710,22 @@ def test_migration_4_drops_the_indexes_the_composite_one_covers(v1_database):
         engine.dispose()
     assert "ix_label_events_project_item" in names
     assert not names & {"ix_label_events_project_id", "ix_label_events_item_id"}
+
+
+def test_rename_labels_keeps_each_items_annotator_and_records_the_renamer_on_the_action(store_url):
+    s = Store(store_url)
+    pid = s.project("p")
+    s.add_labels(pid, ["a", "b"], "cat", "alice", "bulk")
+    s.add_labels(pid, ["c"], "cat", "bob", "single")
+    written = s.rename_labels(pid, ["a", "b", "c", "new"], "lynx", "carol")
+    events = {e["item_id"]: (e["label"], e["annotator"], e["source"]) for e in s.current_events(pid)}
+    assert events == {
+        "a": ("lynx", "alice", "rename"),
+        "b": ("lynx", "alice", "rename"),
+        "c": ("lynx", "bob", "rename"),
+        "new": ("lynx", "carol", "rename"),  # no label before: the renamer's
+    }
+    assert written.n_items == 4 and s.rename_edits(pid) == {"carol": 4}
+    assert s.undo_last(pid, "carol") == 4 and s.rename_edits(pid) == {}
+    assert s.current_labels(pid) == {"a": "cat", "b": "cat", "c": "cat"}
+    s.close()

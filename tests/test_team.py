@@ -195,6 +195,29 @@ def test_annotator_table_counts_events_items_current_labels_and_conflicts(store)
     assert rows["alice"]["bulk"] == 3
 
 
+def test_a_rename_keeps_each_labels_annotator_and_counts_as_the_renamers_edit(store_url, vector_pool):
+    """Issue 13, 6: a rename or merge is a label-set edit; bob renaming alice's class does not make them his."""
+    emb = Embedding(vector_pool.vectors, None, "x")
+    alice = Session(vector_pool, emb, Store(store_url), annotator="alice")
+    alice.label(np.arange(6), "cat")
+    alice.label([6, 7], "dog")
+    bob = Session(vector_pool, emb, Store(store_url), annotator="bob")
+    bob.label([8, 9], "owl")
+    store, pid = bob.store, bob.project_id
+    before = {e["item_id"]: e["annotator"] for e in store.current_events(pid)}
+    assert bob.rename_class("cat", "lynx") == 6
+    assert bob.merge_classes("dog", "lynx") == 2
+    after = {e["item_id"]: (e["annotator"], e["label"]) for e in store.current_events(pid)}
+    assert {i: who for i, (who, _) in after.items()} == before
+    assert {lab for i, (_, lab) in after.items() if before[i] == "alice"} == {"lynx"}
+    rows = {r["annotator"]: r for r in team.annotator_table(store, pid)}
+    assert (rows["alice"]["current labels"], rows["bob"]["current labels"]) == (8, 2)
+    assert rows["bob"]["rename"] == 8 and rows["alice"]["rename"] == 0  # the edit is the renamer's
+    assert bob.undo() == 2 and bob.undo() == 6  # undo of the merge, then of the rename
+    labels = store.current_labels(pid)
+    assert [labels[vector_pool.ids[k]] for k in range(10)] == ["cat"] * 6 + ["dog"] * 2 + ["owl"] * 2
+
+
 # ------------------------------------------------------------------------------------------ QC routing
 
 
