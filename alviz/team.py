@@ -8,6 +8,7 @@ pseudo labels and reviewers' resolutions do not count as judgments).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -72,6 +73,92 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     return float((p_bar - p_e) / (1.0 - p_e))
 
 
+# ------------------------------------------------------------------------------------- kappa's uncertainty
+
+MIN_SHARED = 10  # below this many shared items a kappa gets no interval and the page says "too few"
+BOOTSTRAP_REPS = 1000
+NAN_CI = (float("nan"), float("nan"))
+
+
+def _percentile_ci(draws: np.ndarray, level: float) -> tuple[float, float]:
+    draws = draws[~np.isnan(draws)]
+    if len(draws) == 0:
+        return NAN_CI
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _resamples(n: int, reps: int, seed: int, cells: int):
+    """Bootstrap index arrays over ``n`` items, ``reps`` in all, in chunks of about ``cells`` indices."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(reps, cells // max(n, 1)))
+    done = 0
+    while done < reps:
+        k = min(chunk, reps - done)
+        yield rng.integers(0, n, size=(k, n))
+        done += k
+
+
+def cohen_kappa_ci(
+    a: Sequence, b: Sequence, level: float = 0.95, reps: int = BOOTSTRAP_REPS, seed: int = 0
+) -> tuple[float, float]:
+    """A ``level`` confidence interval for Cohen's kappa: the percentile bootstrap over the shared items
+    (``reps`` resamples of the items with replacement, a fixed ``seed`` so the page does not flicker; resamples
+    where kappa is undefined are dropped). NaN bounds below ``MIN_SHARED`` items."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    n = len(a)
+    if n < MIN_SHARED:
+        return NAN_CI
+    classes = sorted(set(a.tolist()) | set(b.tolist()), key=str)
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+    pair = np.array([index[x] for x in a]) * k + np.array([index[x] for x in b])
+    out = []
+    for idx in _resamples(n, reps, seed, 4_000_000):
+        rows = np.arange(len(idx))[:, None] * (k * k)
+        cm = np.bincount((rows + pair[idx]).ravel(), minlength=len(idx) * k * k).reshape(len(idx), k, k) / n
+        p_o = np.trace(cm, axis1=1, axis2=2)
+        p_e = (cm.sum(axis=1) * cm.sum(axis=2)).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(np.isclose(p_e, 1.0), np.nan, (p_o - p_e) / (1.0 - p_e)))
+    return _percentile_ci(np.concatenate(out), level)
+
+
+def fleiss_kappa_ci(
+    counts: np.ndarray, level: float = 0.95, reps: int = BOOTSTRAP_REPS, seed: int = 0
+) -> tuple[float, float]:
+    """``cohen_kappa_ci`` for Fleiss' kappa: the percentile bootstrap over the items (rows of ``counts``)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = len(counts)
+    if n < MIN_SHARED:
+        return NAN_CI
+    n_i = counts.sum(axis=1)
+    if (n_i < 2).any():
+        raise ValueError("fleiss_kappa: every item needs at least 2 ratings.")
+    p_i = (counts * (counts - 1)).sum(axis=1) / (n_i * (n_i - 1))  # per item, so a resample only reweights it
+    out = []
+    for idx in _resamples(n, reps, seed, 4_000_000):
+        rows = np.arange(len(idx))[:, None] * n
+        weight = np.bincount((rows + idx).ravel(), minlength=len(idx) * n).reshape(len(idx), n).astype(np.float64)
+        p_j = (weight @ counts) / (weight @ n_i)[:, None]
+        p_e = (p_j**2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(np.isclose(p_e, 1.0), np.nan, (weight @ p_i / n - p_e) / (1.0 - p_e)))
+    return _percentile_ci(np.concatenate(out), level)
+
+
+def kappa_text(kappa: float, ci: tuple[float, float], n: int) -> str:
+    """How the Team page shows a kappa: with its interval and n, or why there is none."""
+    if n < MIN_SHARED:
+        return f"too few shared items (n < {MIN_SHARED})"
+    if math.isnan(kappa):
+        return f"undefined (one label only, n = {n})"
+    if math.isnan(ci[0]):
+        return f"{kappa:.2f} (n = {n})"
+    return f"{kappa:.2f} (95% CI {ci[0]:.2f} to {ci[1]:.2f}, n = {n})"
+
+
 # --------------------------------------------------------------------------------------------- judgments
 
 
@@ -90,6 +177,7 @@ class PairAgreement:
     n_items: int  # items both labeled
     agreement: float  # share of those items on which they agree
     kappa: float  # Cohen's kappa on those items (NaN when undefined)
+    kappa_ci: tuple[float, float] = NAN_CI  # its 95% bootstrap interval (NaN below MIN_SHARED items)
 
 
 @dataclass(frozen=True)
@@ -99,6 +187,7 @@ class Agreement:
     fleiss: float  # Fleiss' kappa over those items (NaN when undefined or no items)
     agreement: float  # mean share of agreeing rater pairs per item (NaN when no items)
     pairs: list[PairAgreement] = field(default_factory=list)
+    fleiss_ci: tuple[float, float] = NAN_CI  # Fleiss' kappa's 95% bootstrap interval (NaN below MIN_SHARED items)
 
 
 def agreement(store: Store, project_id: int, min_pair_items: int = 1) -> Agreement:
@@ -121,8 +210,8 @@ def agreement(store: Store, project_id: int, min_pair_items: int = 1) -> Agreeme
         if len(both) >= min_pair_items:
             la, lb = zip(*both, strict=True)
             agree = float(np.mean([x == y for x, y in both]))
-            pairs.append(PairAgreement(a, b, len(both), agree, cohen_kappa(la, lb)))
-    return Agreement(len(shared), people, fleiss_kappa(counts), observed, pairs)
+            pairs.append(PairAgreement(a, b, len(both), agree, cohen_kappa(la, lb), cohen_kappa_ci(la, lb)))
+    return Agreement(len(shared), people, fleiss_kappa(counts), observed, pairs, fleiss_kappa_ci(counts))
 
 
 # --------------------------------------------------------------------------------------------- conflicts

@@ -97,6 +97,31 @@ def test_agreement_pairs_are_cohens_kappa_on_shared_items(store):
     assert pair.agreement == pytest.approx(4 / 6)
 
 
+def test_kappa_comes_with_n_and_a_bootstrap_interval_or_none_on_few_shared_items(store):
+    """Issue 13, 6: kappa on 3 shared items is no figure to trust alone: n and a 95% interval, NaN below 10."""
+    rng = np.random.default_rng(3)
+    alice = rng.choice(["cat", "dog", "owl"], 80)
+    bob = np.where(rng.random(80) < 0.7, alice, rng.choice(["cat", "dog", "owl"], 80))
+    pid = store.project("p")
+    items = [f"i{k:03d}" for k in range(80)]
+    store.add_labels(pid, items, alice.tolist(), "alice", "bulk")
+    store.add_labels(pid, items, bob.tolist(), "bob", "qc")
+    ag = team.agreement(store, pid)
+    (pair,) = ag.pairs
+    low, high = pair.kappa_ci
+    assert pair.n_items == 80 and low < pair.kappa < high and 0.1 < high - low < 0.5
+    assert ag.fleiss_ci[0] < ag.fleiss < ag.fleiss_ci[1]
+    assert team.agreement(store, pid).pairs[0].kappa_ci == pair.kappa_ci  # fixed seed: the same interval
+    few = store.project("few")
+    store.add_labels(few, items[:3], ["cat", "dog", "cat"], "alice", "bulk")
+    store.add_labels(few, items[:3], ["cat", "dog", "dog"], "bob", "qc")
+    small = team.agreement(store, few)
+    assert small.pairs[0].n_items == 3 and not math.isnan(small.pairs[0].kappa)
+    assert all(math.isnan(x) for x in (*small.pairs[0].kappa_ci, *small.fleiss_ci))
+    assert team.kappa_text(small.pairs[0].kappa, small.pairs[0].kappa_ci, 3) == "too few shared items (n < 10)"
+    assert team.kappa_text(0.5, (0.25, 0.75), 40) == "0.50 (95% CI 0.25 to 0.75, n = 40)"
+
+
 def test_fleiss_over_three_annotators_with_varying_overlap(store):
     pid = store.project("p")
     store.add_labels(pid, ["a", "b", "c"], ["x", "y", "x"], "ann", "bulk")
@@ -425,6 +450,15 @@ def test_team_page_shows_counts_agreement_and_conflicts(team_app):
     assert any(h.value == "Conflicts (3)" for h in at.subheader)
     assert {m.label for m in at.metric} >= {"Items labeled by 2+ people", "Fleiss' kappa", "Raw agreement"}
     assert any(m.value == "5" for m in at.metric if m.label == "Items labeled by 2+ people")
+
+
+def test_team_page_says_too_few_shared_items_instead_of_a_bare_kappa(team_app):
+    at, _, _ = team_app  # alice and bob share 5 items
+    (fleiss,) = [m for m in at.metric if m.label == "Fleiss' kappa"]
+    assert fleiss.value == "too few shared items (n < 10)"
+    (pairs,) = [d.value for d in at.dataframe if "annotator A" in d.value.columns]
+    assert pairs["Cohen's kappa"].tolist() == ["too few shared items (n < 10)"]
+    assert pairs["shared items"].tolist() == [5]
 
 
 def test_team_page_resolves_a_conflict_as_the_signed_in_reviewer(team_app):

@@ -44,17 +44,26 @@ else:
 st.subheader("Agreement")
 c1, c2, c3 = st.columns(3)
 c1.metric("Items labeled by 2+ people", f"{ag.n_items:,}")
-c2.metric("Fleiss' kappa", _num(ag.fleiss), help="All annotators together; 1 = perfect, 0 = chance level.")
+c2.metric(
+    "Fleiss' kappa",
+    team.kappa_text(ag.fleiss, ag.fleiss_ci, ag.n_items) if ag.n_items else "–",
+    help="All annotators together; 1 = perfect, 0 = chance level.",
+)
 c3.metric("Raw agreement", _num(ag.agreement, pct=True), help="Share of agreeing annotator pairs per item.")
 if ag.pairs:
     st.dataframe(
         [
             {"annotator A": p.a, "annotator B": p.b, "shared items": p.n_items, "agreement": p.agreement}
-            | {"Cohen's kappa": None if math.isnan(p.kappa) else p.kappa}
+            | {"Cohen's kappa": team.kappa_text(p.kappa, p.kappa_ci, p.n_items)}
             for p in ag.pairs
         ],
         hide_index=True,
         column_config={"agreement": st.column_config.NumberColumn(format="percent")},
+    )
+if ag.n_items:
+    st.caption(
+        f"Kappa's 95% confidence interval: percentile bootstrap over the shared items ({team.BOOTSTRAP_REPS:,} "
+        f"resamples, fixed seed); with fewer than {team.MIN_SHARED} shared items no kappa is shown."
     )
 elif ag.n_items == 0:
     st.caption("Agreement needs items labeled by at least two people: switch on quality control below.")
