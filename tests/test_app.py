@@ -573,3 +573,11 @@ def test_a_key_pressed_for_a_card_already_answered_does_not_answer_the_next_one(
     at.session_state["queue_keys"] = {"key": "Enter", "n": "fresh-1", "item": str(shown)}
     run(at)
     assert set(stored(db)) - set(before) == {shown}  # the same key on the card shown answers it
+
+
+def test_the_next_selection_does_not_inherit_the_class_given_to_the_last(app, sample_truth):
+    y_true, names = sample_truth
+    select_rows(app, rows_of(y_true, 1, 5))
+    label_selection(app, names[1])
+    select_rows(app, rows_of(y_true, 8, 5))
+    assert app.selectbox(key="bulk_class").value is None
