@@ -172,6 +172,13 @@ def lasso(page, cx: float, cy: float, r: float, sides: int = 12) -> None:
     page.mouse.up()
 
 
+def _keep_evidence(page, screenshot: str, log: Path) -> None:
+    """A failed browser test leaves a full-page screenshot in artifacts/ and prints the server's log tail."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+    print(_log_tail(log))
+
+
 def label_selection(page, n: int, name: str) -> None:
     """Name a new class in the selection panel and press "Label n items"."""
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Class").click()
@@ -245,9 +252,7 @@ def test_lasso_a_cluster_and_label_it_as_a_new_class(server, chromium_browser):
         page.screenshot(path=str(ARTIFACTS / "e2e_after_label.png"), full_page=True)
         assert "Traceback" not in server["log"].read_text(errors="replace"), _log_tail(server["log"])
     except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
-        print(_log_tail(server["log"]))
+        _keep_evidence(page, "e2e_failure.png", server["log"])
         raise
     finally:
         page.close()
@@ -291,6 +296,7 @@ def test_a_100k_point_table_is_lassoed_labeled_and_recolored_by_a_delta(chromium
             assert len(colored) == n and len(set(colored)) == 1
             # 100k coordinates are 800 KB: a label action sends the changed rows only
             assert sum(received) < 5 * n + 300_000, sum(received)
+            ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "e2e_100k_labeled.png"))
 
             page.get_by_role("button", name="Undo my last label action").click()  # recolors back, by a delta too
@@ -298,9 +304,7 @@ def test_a_100k_point_table_is_lassoed_labeled_and_recolored_by_a_delta(chromium
             assert set(root.evaluate(COLORS_JS)) == {UNLABELED_COLOR}
             assert not outside, outside
         except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "e2e_100k_failure.png"), full_page=True)
-            print(_log_tail(srv["log"]))
+            _keep_evidence(page, "e2e_100k_failure.png", srv["log"])
             raise
         finally:
             page.close()
