@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--model", choices=["logreg", "mlp"], default="logreg")
+    p.add_argument("--model", choices=["logreg", "mlp", "svm"], default="logreg")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-pool", type=int, default=None, help="fashion-mnist only: a balanced subset of this size")
     p.add_argument("--out", required=True)
