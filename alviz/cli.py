@@ -116,7 +116,14 @@ def _load_and_embed(data: str, method: str):
     from alviz import datasets
     from alviz.embed import embed
 
-    pool = datasets.load(data)
+    if Path(data).expanduser().is_dir():  # an image folder decodes file by file; other sources load at once
+        bar, update = _progress_bar(f"decode {data}")
+        try:
+            pool = datasets.load(data, progress=update)
+        finally:
+            bar.close()
+    else:
+        pool = datasets.load(data)
     bar, update = _progress_bar(f"embed {pool.name} with {method}")
     try:
         return pool, embed(pool, method, progress=update)

@@ -9,9 +9,11 @@ scikit-learn's digits, a folder of images (subfolders = classes), a CSV/Parquet 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -336,8 +338,13 @@ def _list_files(root: Path, passed: list[str] | None = None) -> list[Path]:
     """All non-hidden files under ``root``, sorted, hidden folders pruned. Files that resolve outside the data
     root are left out; symlink loops and names that are not valid UTF-8 too, each with a line in ``passed``."""
     found, passed = [], [] if passed is None else passed
+    own_cache = _decoded_dir().parent.resolve()  # alviz's cache is never data, even when it sits in the folder
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and d != "__MACOSX" and (Path(dirpath) / d).resolve() != own_cache
+        )
         for f in sorted(filenames):
             if f.startswith(".") or f.lower() in _JUNK_FILES:
                 continue
@@ -356,14 +363,112 @@ def _list_files(root: Path, passed: list[str] | None = None) -> list[Path]:
     return found
 
 
+@dataclass
+class _Decoded:
+    """What decoding a folder's files gave: readable images (by id) and the files passed over, with why."""
+
+    ids: list[str]
+    images: np.ndarray | None  # (n, size, size[, 3]) uint8; None when nothing was readable
+    skipped: list[str]
+    too_large: list[str]
+
+
+_DECODE_VERSION = 1  # bump when _image_to_array's output changes, so no stale decoded copy is served
+
+
+def _folder_key(root: Path, files: list[Path], size: int) -> str:
+    """A digest of what decoding depends on: every file's relative path, byte size and mtime, and the options."""
+    h = hashlib.sha1(f"v{_DECODE_VERSION}|{size}|{_max_image_pixels()}".encode())
+    for f in files:
+        try:
+            st = f.stat()
+            h.update(f"\0{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        except OSError:  # vanished or unreadable: decoding reports it; the key just has to differ
+            h.update(f"\0{f.relative_to(root).as_posix()}\0?".encode())
+    return f"folder-{h.hexdigest()[:24]}"
+
+
+def _decoded_dir() -> Path:
+    from alviz.embed.cache import default_cache_dir
+
+    return default_cache_dir() / "folders"
+
+
+def _load_decoded(key: str) -> _Decoded | None:
+    from alviz.embed import cache
+
+    got = cache.load(_decoded_dir(), key)
+    if got is None or len(got["ids"]) != len(got["images"]):
+        return None
+    return _Decoded(
+        ids=[str(i) for i in got["ids"]],
+        images=got["images"],
+        skipped=[str(s) for s in got["skipped"]],
+        too_large=[str(s) for s in got["too_large"]],
+    )
+
+
+def _save_decoded(key: str, d: _Decoded) -> None:
+    """Keep the decoded images for the next load; a full or read-only disk only costs that speed-up."""
+    from alviz.embed import cache
+
+    if d.images is None:
+        return  # nothing readable: the load fails and there is nothing worth keeping
+    text = {name: np.array(values, dtype=str) for name, values in (("skipped", d.skipped), ("too_large", d.too_large))}
+    try:
+        cache.save(_decoded_dir(), key, {"ids": np.array(d.ids, dtype=str), "images": d.images, **text})
+    except OSError:
+        pass
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """One array of the images: gray only if every image is; a gray image joins a color set as R=G=B."""
+    if not arrays:
+        return None
+    if all(a.ndim == 2 for a in arrays):
+        return np.stack(arrays)
+    return np.stack([np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays])
+
+
+def _decode_files(root: Path, files: list[Path], size: int, progress: Callable[[float, str], None] | None) -> _Decoded:
+    from PIL import Image
+
+    out, arrays = _Decoded([], None, [], []), []
+    step = max(1, len(files) // 200)  # about 200 progress updates, however large the folder
+    for i, f in enumerate(files):
+        rel = f.relative_to(root).as_posix()
+        if progress is not None and i % step == 0:
+            progress(i / max(len(files), 1), f"Decoding images: {i:,} of {len(files):,}")
+        try:
+            arr = _image_to_array(f, size)
+        except (ImageTooLarge, Image.DecompressionBombError) as exc:  # PIL's own bomb check: over 2x its limit
+            out.too_large.append(f"{rel} ({exc})")
+            continue
+        except (OSError, ValueError, SyntaxError, MemoryError):
+            out.skipped.append(rel)
+            continue
+        out.ids.append(rel)
+        arrays.append(arr)
+    out.images = _stack(arrays)
+    if progress is not None:
+        progress(1.0, f"Decoded {len(out.ids):,} of {len(files):,} files")
+    return out
+
+
 def load_image_folder(
     path: str | os.PathLike,
     size: int = 64,
     test_fraction: float = 0.0,
     seed: int = 0,
     embeddings: str | os.PathLike | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Pool:
     """Every readable image under ``path``, resized (aspect kept, padded) to ``size`` x ``size`` uint8.
+
+    Decoding is the slow part (large photos), so the decoded images are cached on disk by the folder's content
+    (each file's path, size and modification time, plus ``size``): an unchanged folder reloads without
+    decoding, and any added, removed or edited file decodes the folder again. ``progress(fraction, message)``
+    is called as files are decoded.
 
     Top-level subfolders name the classes (ground truth, for evaluation only); images directly in ``path``
     have unknown class (-1). With no subfolders there is no ground truth. ``test_fraction`` > 0 holds out a
@@ -372,40 +477,28 @@ def load_image_folder(
     Bring your own embedding: ``embeddings`` (else ``embeddings.npz`` or ``embeddings.npy`` at the top of the
     folder) becomes ``pool.vectors``, offered as the 'precomputed' embedder. See ``read_folder_embeddings``.
     """
-    from PIL import Image
-
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found: expected a directory, got {root}.")
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels; got {size}.")
-    ids, arrays, groups, skipped, too_large = [], [], [], [], []
-    for f in _list_files(root, skipped):
-        rel = f.relative_to(root).as_posix()
-        if rel.lower() in EMBEDDING_FILES:
-            continue
-        try:
-            arr = _image_to_array(f, size)
-        except (ImageTooLarge, Image.DecompressionBombError) as exc:  # PIL's own bomb check: over 2x its limit
-            too_large.append(f"{rel} ({exc})")
-            continue
-        except (OSError, ValueError, SyntaxError, MemoryError):
-            skipped.append(rel)
-            continue
-        ids.append(rel)
-        arrays.append(arr)
-        groups.append(rel.split("/")[0] if "/" in rel else None)
-    if not arrays:
+    skipped: list[str] = []
+    files = [f for f in _list_files(root, skipped) if f.relative_to(root).as_posix().lower() not in EMBEDDING_FILES]
+    key = _folder_key(root, files, size)
+    decoded = _load_decoded(key)
+    if decoded is None:
+        decoded = _decode_files(root, files, size, progress)
+        _save_decoded(key, decoded)
+    elif progress is not None:
+        progress(1.0, f"{len(files):,} images unchanged since the last load: decoded copy reused")
+    ids, images, too_large = decoded.ids, decoded.images, decoded.too_large
+    skipped += decoded.skipped
+    groups = [rel.split("/")[0] if "/" in rel else None for rel in ids]
+    if images is None:
         what = f"; unreadable: {', '.join(skipped[:10])}" if skipped else ""
         what += f"; too large to decode: {', '.join(too_large[:10])}" if too_large else ""
         n = len(skipped) + len(too_large)
         raise ValueError(f"No readable images found in {root} (looked at {n} files{what}).")
-
-    # Gray only if every image is; a gray image joins a color set as R=G=B.
-    if all(a.ndim == 2 for a in arrays):
-        images = np.stack(arrays)
-    else:
-        images = np.stack([np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays])
 
     notes = []
     if skipped:
@@ -803,15 +896,15 @@ def wrong_kind(source: str | os.PathLike, kind: str) -> str | None:
 _ACCEPTED = '"sample", "fashion-mnist", "digits", a folder of images, a .csv or .parquet table, or an .npz with X/y'
 
 
-def load(source: str | os.PathLike, **kwargs) -> Pool:
-    """Load a pool by name or path; ``kwargs`` go to the matching loader."""
+def load(source: str | os.PathLike, progress: Callable[[float, str], None] | None = None, **kwargs) -> Pool:
+    """Load a pool by name or path; ``kwargs`` go to the matching loader, ``progress`` to an image folder's."""
     key = str(source).strip()
     named = {"sample": load_sample, "fashion-mnist": load_fashion_mnist, "digits": load_digits_pool}
     if key.lower() in named:
         return named[key.lower()](**kwargs)
     path = _confine(Path(key).expanduser())
     if path.is_dir():
-        return load_image_folder(path, **kwargs)
+        return load_image_folder(path, progress=progress, **kwargs)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".parquet", ".pq"):
         return load_table(path, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pandas as pd
@@ -341,3 +342,32 @@ def test_load_of_unknown_source_lists_accepted_forms(tmp_path):
     (tmp_path / "notes.docx").write_bytes(b"")
     with pytest.raises(ValueError, match=".npz"):
         load(str(tmp_path / "notes.docx"))
+
+
+def test_an_unchanged_folder_reloads_without_decoding_and_any_change_decodes_again(tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    for i in range(4):
+        _png(folder / "cat" / f"{i}.png", value=(30 * i, 0, 0))
+    decoded = []
+    real = datasets._image_to_array
+    monkeypatch.setattr(datasets, "_image_to_array", lambda p, size: decoded.append(p.name) or real(p, size))
+    seen = []
+
+    first = load_image_folder(folder, size=8, progress=lambda f, msg: seen.append((f, msg)))
+    assert len(decoded) == 4 and seen[-1] == (1.0, "Decoded 4 of 4 files")
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)  # per-file progress only moves forward
+
+    again = load_image_folder(folder, size=8)
+    assert len(decoded) == 4  # nothing decoded the second time
+    assert np.array_equal(again.images, first.images) and again.ids.tolist() == first.ids.tolist()
+    assert again.content_hash() == first.content_hash()  # so every embedding cached for it is found again
+
+    _png(folder / "cat" / "2.png", value=(0, 200, 0))  # same name, new content (size/mtime change)
+    os.utime(folder / "cat" / "2.png", ns=(1, 1))
+    edited = load_image_folder(folder, size=8)
+    assert len(decoded) == 8 and not np.array_equal(edited.images, first.images)
+
+    load_image_folder(folder, size=16)  # another size is another decoded copy
+    assert len(decoded) == 12
+    (folder / "cat" / "0.png").unlink()
+    assert len(load_image_folder(folder, size=8)) == 3 and len(decoded) == 15

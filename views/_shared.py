@@ -58,7 +58,11 @@ def get_pool(spec: DataSpec) -> Pool:
     kwargs = {"n_pool": spec.n_pool} if spec.n_pool and spec.source == "fashion-mnist" else {}
     if spec.text_column:
         kwargs["text_column"] = spec.text_column
-    return datasets.load(spec.source, **kwargs)
+    bar = st.empty()  # an image folder reports each decoded file; other sources load in one step
+    try:
+        return datasets.load(spec.source, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m), **kwargs)
+    finally:
+        bar.empty()
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
