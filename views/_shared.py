@@ -168,6 +168,8 @@ STRATEGY_ORDER = (
     "consistency",
     "vote_entropy",
     "kl_consensus",
+    "svm_margin",
+    "vaal",
 )
 
 
