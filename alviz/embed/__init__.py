@@ -178,24 +178,48 @@ def _cache_hit_fits(hit: dict | None, pool: Pool, with_test: bool = True) -> boo
     return all(np.isfinite(a).all() for a in hit.values())
 
 
-def embed(
-    pool: Pool,
-    method: str = "pixels_pca",
-    params: dict | None = None,
-    cache_dir: Path | None = None,
-    progress: Progress | None = None,
-    view: str | None = None,
-) -> Embedding:
-    """Embed the pool (and its test part), reusing the disk cache when the same work was done before.
+@dataclass(frozen=True)
+class Plan:
+    """What embedding ``pool`` with ``method`` means here: the embedder, its full params, and the cache entry
+    that holds (or will hold) the result. Every engine (this process, a Ray cluster) computes the same entry."""
 
-    Learned embedders also get ``cache_dir`` to keep what they trained (``<cache_dir>/weights/``). A cached
-    file is used only when it is readable, of this cache version, and holds one finite row per item.
+    method: str
+    info: EmbedderInfo
+    fn: Callable
+    params: dict
+    key: str
+    cache_dir: Path
+    view: str | None = None
 
-    ``view="hflip"`` embeds the pool's mirrored images (not its test part) through the embedder fitted on the
-    *original* images: the same PCA basis, the same trained or pretrained network (a learned embedder trains on
-    the originals if it has not yet, and saves that network for the plain embedding too). It is cached apart,
-    under a key that includes the view, so it is computed once.
-    """
+    def cached(self, pool: Pool, progress: Progress | None = None) -> Embedding | None:
+        """The cached embedding when a usable one exists, else None."""
+        hit = cache.load(self.cache_dir, self.key)
+        if _cache_hit_fits(hit, pool, with_test=self.view is None):
+            if progress:
+                progress(1.0, "loaded from cache")
+            X_test = hit.get("X_test") if self.view is None else None
+            return Embedding(hit["X"], X_test, self.method, True, self.params, self.cache_dir, self.view)
+        if progress and (self.cache_dir / f"{self.key}.npz").exists():
+            progress(0.0, "the cached embedding is unusable (damaged, or from an older alviz): computing it again")
+        return None
+
+    def save(self, pool: Pool, X: np.ndarray, X_test: np.ndarray | None) -> Embedding:
+        """Check the rows are finite, write them to the cache entry (atomically), and return the embedding."""
+        X = np.asarray(X, dtype=np.float32)
+        _check_finite(X, f"The {self.method} embedding", pool.ids)
+        arrays = {"X": X}
+        if X_test is not None and self.view is None:
+            arrays["X_test"] = np.asarray(X_test, dtype=np.float32)
+            _check_finite(arrays["X_test"], f"The {self.method} embedding of the test part")
+        cache.save(self.cache_dir, self.key, arrays)
+        return Embedding(X, arrays.get("X_test"), self.method, False, self.params, self.cache_dir, self.view)
+
+
+def plan(
+    pool: Pool, method: str, params: dict | None = None, cache_dir: Path | None = None, view: str | None = None
+) -> Plan:
+    """Check that ``method`` (with ``params``, on ``view``) fits ``pool`` and name its cache entry; imports the
+    embedder's module. Clear ValueErrors for an unknown embedder, parameter or view, and for a pool it cannot take."""
     if method not in EMBEDDERS:
         raise ValueError(f"Unknown embedder {method!r}; choose one of {sorted(EMBEDDERS)}.")
     info = EMBEDDERS[method]
@@ -214,38 +238,90 @@ def embed(
     if unknown:
         raise ValueError(f"{method} takes parameters {sorted(defaults)}; got unknown {sorted(unknown)}.")
     full = {**defaults, **(params or {})}
-    if method == "precomputed":  # nothing to compute, nothing to cache
-        X, X_test = fn(pool)
-        _check_finite(X, "The precomputed embedding", pool.ids)
-        return Embedding(X, X_test, method, params=full)
     cache_dir = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
     keyed = full if version is None else {**full, "_version": version}
     key = cache.cache_key(pool.content_hash(), method if view is None else f"{method}.{view}", keyed)
-    hit = cache.load(cache_dir, key)
-    if _cache_hit_fits(hit, pool, with_test=view is None):
-        if progress:
-            progress(1.0, "loaded from cache")
-        X_test = hit.get("X_test") if view is None else None
-        return Embedding(hit["X"], X_test, method, True, full, cache_dir, view)
-    if progress and (cache_dir / f"{key}.npz").exists():
-        progress(0.0, "the cached embedding is unusable (damaged, or from an older alviz): computing it again")
-    extra = {"cache_dir": cache_dir} if "cache_dir" in inspect.signature(fn).parameters else {}
+    return Plan(method, info, fn, full, key, cache_dir, view)
+
+
+def embed(
+    pool: Pool,
+    method: str = "pixels_pca",
+    params: dict | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    view: str | None = None,
+) -> Embedding:
+    """Embed the pool (and its test part), reusing the disk cache when the same work was done before.
+
+    Learned embedders also get ``cache_dir`` to keep what they trained (``<cache_dir>/weights/``). A cached
+    file is used only when it is readable, of this cache version, and holds one finite row per item.
+
+    ``view="hflip"`` embeds the pool's mirrored images (not its test part) through the embedder fitted on the
+    *original* images: the same PCA basis, the same trained or pretrained network (a learned embedder trains on
+    the originals if it has not yet, and saves that network for the plain embedding too). It is cached apart,
+    under a key that includes the view, so it is computed once.
+
+    ``alviz.embed.ray_engine.embed_ray`` computes the same cache entry on a Ray cluster.
+    """
+    p = plan(pool, method, params, cache_dir, view)
+    if method == "precomputed":  # nothing to compute, nothing to cache
+        X, X_test = p.fn(pool)
+        _check_finite(X, "The precomputed embedding", pool.ids)
+        return Embedding(X, X_test, method, params=p.params)
+    hit = p.cached(pool, progress)
+    if hit is not None:
+        return hit
+    extra = {"cache_dir": p.cache_dir} if "cache_dir" in inspect.signature(p.fn).parameters else {}
     if view is not None:
         extra["view"] = view
     try:
-        X, X_test = fn(pool, **full, progress=progress, **extra)
-        X_test = None if view is not None else X_test
+        X, X_test = p.fn(pool, **p.params, progress=progress, **extra)
     except ImportError as exc:  # an extra that is present but broken (a dependency missing or mismatched)
-        hint = f" Reinstall it with `{info.install_command}`." if info.extra else ""
-        raise ValueError(f"{method} could not import what it needs ({exc}).{hint}") from exc
-    X = np.asarray(X, dtype=np.float32)
-    _check_finite(X, f"The {method} embedding", pool.ids)
-    arrays = {"X": X}
-    if X_test is not None:
-        arrays["X_test"] = np.asarray(X_test, dtype=np.float32)
-        _check_finite(arrays["X_test"], f"The {method} embedding of the test part")
-    cache.save(cache_dir, key, arrays)
-    return Embedding(X, arrays.get("X_test"), method, False, full, cache_dir, view)
+        raise broken_extra(p.info, exc) from exc
+    return p.save(pool, X, X_test)
+
+
+def broken_extra(info: EmbedderInfo, exc: ImportError) -> ValueError:
+    hint = f" Reinstall it with `{info.install_command}`." if info.extra else ""
+    return ValueError(f"{info.name} could not import what it needs ({exc}).{hint}")
+
+
+Reader = Callable[[np.ndarray], np.ndarray]  # uint8 images (B, H, W[, 3]) -> float32 (B, d): a fitted embedder
+
+
+def read_pool(
+    read: Reader, pool: Pool, view: str | None = None, progress: Progress | None = None, start: float = 0.0
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A fitted embedder's rows for the pool and its test part (or, with ``view``, for the pool's mirrored images
+    and no test part), read in chunks so that progress moves from ``start`` to 1."""
+    parts = [apply_view(pool.images, view)] if view is not None else [pool.images]
+    if view is None and pool.test is not None and pool.test.images is not None:
+        parts.append(pool.test.images)
+    total, done, out = sum(map(len, parts)), 0, []
+    for images in parts:
+        rows = []
+        for s in range(0, len(images), READ_CHUNK):
+            rows.append(np.asarray(read(images[s : s + READ_CHUNK]), dtype=np.float32))
+            done += len(rows[-1])
+            if progress:
+                progress(start + (1.0 - start) * done / total, f"embedding {done:,}/{total:,} images")
+        out.append(np.concatenate(rows))
+    if progress:
+        progress(1.0, "done")
+    return out[0], (out[1] if len(out) > 1 else None)
+
+
+def read_trained(
+    reader: Callable, defaults: dict, pool: Pool, params: dict, progress: Progress | None, cache_dir, view: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A learned embedder's ``embed``: train (or reuse) the network with ``reader``, then read the pool with it;
+    training reports progress up to 0.9, reading the rest."""
+    read = reader(pool, **{**defaults, **params}, progress=progress, cache_dir=cache_dir)
+    return read_pool(read, pool, view, progress, 0.9)
+
+
+READ_CHUNK = 1024  # images per call of a reader here: progress every few seconds, float copies bounded
 
 
 def _image_embedders(pool: Pool) -> list[str]:

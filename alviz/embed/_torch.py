@@ -87,6 +87,32 @@ def infer(
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
+class NetReader:
+    """A fitted network as a picklable function of an image batch: what one Ray actor holds, and what the local
+    path runs too, so both read the same rows. ``build()`` makes the network (a ``functools.partial`` of a
+    module-level function, so it pickles by reference); ``state`` is its trained weights (CPU tensors) or None
+    when ``build`` loads them itself; ``read(net, x)`` is the readout. The network is built on first use, once
+    per process, on the GPU when there is one."""
+
+    def __init__(self, build: Callable, state: dict | None, read: Callable, size: int, batch_size: int, channels):
+        self.build, self.state, self.read = build, state, read
+        self.size, self.batch_size, self.channels = int(size), int(batch_size), channels
+        self._net = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_net": None}  # ship the weights, never a built (maybe GPU) network
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        dev = device()
+        if self._net is None:
+            net = self.build()
+            if self.state is not None:
+                net.load_state_dict(self.state)
+            self._net = net.to(dev).eval()
+        net = self._net
+        return infer(lambda x: self.read(net, x), images, self.size, self.batch_size, dev, self.channels)
+
+
 class Ticker:
     """Forward progress at most every ``every`` seconds (and always at the end), so a fast GPU loop does not
     flood a UI with updates."""

@@ -52,7 +52,11 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
     return _torch.weights_file(cache_dir, key)
 
 
-def embed(
+def _code(encoder, x):
+    return encoder(x)
+
+
+def reader(
     pool: Pool,
     epochs: int = 20,
     batch_size: int = 128,
@@ -63,8 +67,12 @@ def embed(
     seed: int = 0,
     progress=None,
     cache_dir=None,
-    view: str | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+    **_,
+):
+    """The encoder trained on this pool (or the one saved by an earlier call) as a picklable function of an image
+    batch; training runs here, once, and only the weights travel to wherever the batches are read."""
+    from functools import partial
+
     import torch
     import torch.nn.functional as F
 
@@ -109,10 +117,20 @@ def embed(
         encoder = encoder.cpu()
         _torch.save_weights(encoder, path)
 
-    encoder = encoder.to(dev).eval()
-    if view is not None:  # the network trained on the originals, applied to their mirror images; no test part
-        from alviz.embed import apply_view
+    state = {k: v.detach().cpu() for k, v in encoder.state_dict().items()}
+    build = partial(_encoder, channels, size, int(width), int(dim))
+    return _torch.NetReader(build, state, _code, size, 256, channels)
 
-        images = apply_view(pool.images, view)
-        return _torch.infer(encoder, images, size, 256, dev, channels, progress, (0.9, 1.0), "codes"), None
-    return _torch.infer_pool_and_test(encoder, pool, size, 256, dev, channels, progress, 0.9, "codes")
+
+def _encoder(channels: int, size: int, width: int, dim: int):
+    return _network(channels, size, width, dim)[0]
+
+
+def embed(
+    pool: Pool, progress=None, cache_dir=None, view: str | None = None, **params
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The trained encoder's codes for the pool and its test part; with ``view``, for the mirrored images (the
+    network trained on the originals) and no test part."""
+    from alviz.embed import read_trained
+
+    return read_trained(reader, DEFAULTS, pool, params, progress, cache_dir, view)

