@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from alviz.store import Store, normalize_url
+from alviz.store import OPINIONS, Store, normalize_url
 
 FORMATS = (".csv", ".parquet", ".json")
 # An import's size, checked before it is read in full (Parquet: from its metadata, i.e. after decompression):
@@ -45,6 +45,7 @@ def labels_frame(store: Store, project: str | None = None, history: bool = False
     df = pd.DataFrame(store.events(pid), columns=HISTORY_COLUMNS if history else COLUMNS)
     if history or df.empty:
         return df
+    df = df[~df["source"].isin(OPINIONS)]  # a QC second opinion is in the history, not a current label
     df = df.groupby(["project", "item_id"], sort=False).tail(1)
     return df[df["label"].notna()].reset_index(drop=True)
 

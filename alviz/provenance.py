@@ -16,6 +16,7 @@ import numpy as np
 
 from alviz.model import Learner, cross_val_accuracy
 from alviz.pool import Pool
+from alviz.store import OPINIONS
 
 ALL = "all sources"
 
@@ -41,6 +42,7 @@ def labels_and_sources_at_rounds(
     item_id, label, source, created_at, or as (item_id, label, source, created_at) tuples (``Store.log``)."""
     if events and isinstance(events[0], dict):
         events = [(e["item_id"], e["label"], e["source"], e["created_at"]) for e in events]
+    events = [e for e in events if e[2] not in OPINIONS]  # a second opinion never was an item's label
     # The replay runs on arrays over the pool's rows: each event is looked up once, not once per round.
     index = pool._index
     names: dict[str | None, int] = {None: -1}

@@ -24,7 +24,7 @@ from alviz.pseudo import (
     pseudo_labels,
     training_sample,
 )
-from alviz.store import SOURCES, Store, Written
+from alviz.store import OPINIONS, SOURCES, Store, Written
 from alviz.strategies import COMMITTEE, NEEDS_FLIP, QueryContext, select
 from alviz.strategies.auto import plan
 from alviz.strategies.consistency import NeedsImages, symmetric_kl
@@ -207,8 +207,9 @@ class Session:
         except Exception:
             del self.class_names[n_classes:]  # a class the store never received is no class
             raise
-        self.y[rows] = [codes[name] for name in class_names]
-        self._sources[rows] = _SOURCE_CODE[source]
+        if source not in OPINIONS:  # a second opinion is stored, counted and compared, but labels nothing
+            self.y[rows] = [codes[name] for name in class_names]
+            self._sources[rows] = _SOURCE_CODE[source]
         self._caught_up(written)
         return len(rows)
 
@@ -290,7 +291,7 @@ class Session:
         if last <= self._synced_at:  # (below it only in a log whose ids older alviz interleaved: nothing new)
             return False
         changes = self.store.changes_since(self.project_id, self._synced_at)
-        self._apply([(item, label, source) for _, item, label, source in changes])
+        self._apply([(item, label, source) for _, item, label, source in changes if source not in OPINIONS])
         self._synced_at = changes[-1][0] if changes else last
         return True
 
@@ -628,7 +629,7 @@ class Session:
 
     def labels_at_rounds(self) -> list[np.ndarray]:
         """The labels (N,) as they were at each recorded round, rebuilt from the event log (nothing stored twice)."""
-        events = self.store.events(self.project_id)
+        events = [e for e in self.store.events(self.project_id) if e["source"] not in OPINIONS]
         out, current, j = [], {}, 0
         for rnd in self.history():
             while j < len(events) and events[j]["created_at"] <= rnd["created_at"]:

@@ -70,6 +70,9 @@ SCHEMA_VERSION = 5
 # (restores the label an undone action replaced), rename (a class renamed or merged).
 SOURCES = ("single", "bulk", "queue", "accepted", "corrected", "qc", "import", "resolve", "pseudo", "undo", "rename")
 JUDGMENTS = ("single", "bulk", "queue", "accepted", "corrected", "qc", "import")
+# Second opinions: judgments that count in agreement and conflicts but never become an item's current label
+# (a blind QC label must not overwrite the label it checks; a reviewer's "resolve" settles a disagreement).
+OPINIONS = ("qc",)
 # Extra numbers a round may carry (v3): the model of the human labels alone, the model with pseudo-labels too,
 # and how many pseudo-labels it used, so the learning curve can show both.
 ROUND_EXTRAS = ("accuracy_human", "accuracy_pseudo", "n_pseudo")
@@ -585,9 +588,10 @@ class Store:
         return int(conn.scalar(_NEWEST_EVENT, {"project_id": project_id}) or 0)
 
     def _latest_per_item(self, project_id: int):
+        """Each item's newest event that sets its current label (second opinions do not)."""
         return (
             select(func.max(label_events.c.id))
-            .where(label_events.c.project_id == project_id)
+            .where(label_events.c.project_id == project_id, label_events.c.source.not_in(OPINIONS))
             .group_by(label_events.c.item_id)
         )
 
@@ -641,7 +645,11 @@ class Store:
                 # the plain max (a scan of the project's index entries, as the query below makes anyway): exact
                 # also for logs written before v4, whose concurrent PostgreSQL writers could interleave ids
                 upto = int(conn.scalar(select(func.max(ev.id)).where(ev.project_id == project_id)) or 0)
-                latest = select(func.max(ev.id)).where(ev.project_id == project_id, ev.id <= upto).group_by(ev.item_id)
+                latest = (
+                    select(func.max(ev.id))
+                    .where(ev.project_id == project_id, ev.id <= upto, ev.source.not_in(OPINIONS))
+                    .group_by(ev.item_id)
+                )
                 stmt = select(ev.item_id, ev.label, ev.source).where(ev.id.in_(latest), ev.label.is_not(None))
                 return upto, conn.execute(stmt).cursor.fetchall()  # strings only: no conversion
 
@@ -781,8 +789,8 @@ class Store:
                 if done is not None:
                     return Written(int(done[0]), int(done[1]), -1, -1)
                 self._lock_project(conn, project_id)
-                aid = conn.scalar(
-                    select(act.id)
+                found = conn.execute(
+                    select(act.id, act.source)
                     .where(
                         act.project_id == project_id,
                         act.annotator == annotator,
@@ -791,9 +799,10 @@ class Store:
                     )
                     .order_by(act.id.desc())
                     .limit(1)
-                )
-                if aid is None:
+                ).first()
+                if found is None:
                     return Written(0, 0, -1, -1)
+                aid, undone_source = found
                 prev = self._last_event_id(conn, project_id)
                 now = _now()
                 undo_id = conn.execute(
@@ -824,6 +833,9 @@ class Store:
                             e.c.item_id == mine.c.item_id,
                             a.c.source != "undo",
                             a.c.undone_by.is_(None),
+                            # a second opinion is not a relabel: it neither blocks nor is the label restored
+                            # (undoing one withdraws it: its action is marked undone below, no label changes)
+                            e.c.source.not_in(OPINIONS),
                             *where,
                         )
                     )
@@ -847,7 +859,8 @@ class Store:
                     .order_by(mine.c.first)
                 )
                 columns = ["project_id", "action_id", "item_id", "label", "annotator", "source", "created_at"]
-                conn.execute(insert(label_events).from_select(columns, restore))
+                if undone_source not in OPINIONS:
+                    conn.execute(insert(label_events).from_select(columns, restore))
                 # counted, not taken from rowcount (psycopg reports -1 for an INSERT ... SELECT here)
                 n, last = conn.execute(select(func.count(), func.max(ev.id)).where(ev.action_id == undo_id)).one()
                 conn.execute(update(actions).where(act.id == undo_id).values(n_items=n))

@@ -581,3 +581,35 @@ def test_the_next_selection_does_not_inherit_the_class_given_to_the_last(app, sa
     label_selection(app, names[1])
     select_rows(app, rows_of(y_true, 8, 5))
     assert app.selectbox(key="bulk_class").value is None
+
+
+def test_keys_answer_the_quality_check_shown_first_and_store_a_second_opinion(db, sample_truth):
+    """Issue 13 §6: with quality-check items above the queue, a digit answers the first of them (blind, as a
+    second opinion that leaves the teammate's label current), not the queue's item."""
+    y_true, names = sample_truth
+    prelabel(db, {names[1]: rows_of(y_true, 1, 10), names[8]: rows_of(y_true, 8, 10)})
+    ids = load_sample().ids
+    teammate = ids[rows_of(y_true, 5, 3)].tolist()
+    store = Store(db)
+    try:
+        pid = store.project(PROJECT)
+        store.add_labels(pid, teammate, names[5], "alice", "bulk")
+        store.update_settings(pid, qc_fraction=1.0)  # every item one teammate labeled is checked
+    finally:
+        store.close()
+
+    at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    go_to(at, "queue")
+    (now,) = [c.value for c in at.caption if c.value.startswith("Now")]
+    assert now.startswith("Now (quality check): id ")
+    first_qc = now.removeprefix("Now (quality check): id ").replace("\\", "")
+    assert first_qc in teammate
+    queue_item = ids[at.session_state["queue"][0]]
+    (keys,) = [m.value for m in at.markdown if "**s** skip" in m.value]
+    assert "Enter" not in keys  # blind: no suggestion to accept
+    digit = keys.split(f"** {names[1]}")[0].rsplit("**", 1)[1]
+    at.session_state["queue_keys"] = {"key": digit, "n": "qc-1", "item": first_qc}
+    run(at)
+    assert [(e["item_id"], e["label"], e["source"]) for e in stored_events(db)[-1:]] == [(first_qc, names[1], "qc")]
+    assert stored(db)[first_qc] == names[5]  # alice's label stays current until a reviewer resolves
+    assert queue_item not in stored(db)  # the key did not answer the queue's item

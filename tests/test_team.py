@@ -309,6 +309,44 @@ def test_a_session_sees_its_qc_items_only_when_the_project_routes_them(store_url
     assert len(team.conflicts(bob.store, bob.project_id)) == 3
 
 
+def test_a_blind_qc_label_is_a_second_opinion_not_the_current_label(store_url, vector_pool):
+    """Issue 13, 6: bob's QC label does not replace alice's until the conflict is resolved; both are listed."""
+    emb = Embedding(vector_pool.vectors, None, "x")
+    alice = Session(vector_pool, emb, Store(store_url), annotator="alice")
+    alice.label([0, 1, 2], "left")
+    bob = Session(vector_pool, emb, Store(store_url), annotator="bob")
+    bob.store.update_settings(bob.project_id, qc_fraction=1.0)
+    store, pid, ids = bob.store, bob.project_id, vector_pool.ids.tolist()
+    bob.label([0], "right", source="qc")  # disagrees
+    bob.label([1], "left", source="qc")  # agrees
+    assert bob.y[0] == alice.y[0] == bob.class_index("left")  # bob's own view did not take his opinion either
+    assert store.current_labels(pid) == {ids[0]: "left", ids[1]: "left", ids[2]: "left"}
+    assert alice.sync() is True and alice.y[0] == alice.class_index("left")
+    assert set(labels_frame(store)["label"]) == {"left"}  # the export too
+    (conflict,) = team.conflicts(store, pid)
+    assert (conflict.item_id, conflict.labels, conflict.current) == (ids[0], {"alice": "left", "bob": "right"}, "left")
+
+    alice.label([3], "left")  # a later action of alice's, then bob's opinion on that item
+    bob.label([3], "right", source="qc")
+    assert alice.undo() == 1 and alice.y[3] == -1  # the opinion is not a relabel: alice's undo goes through
+    assert store.current_labels(pid).get(ids[3]) is None
+
+    team.resolve(store, pid, [ids[0]], "right", "carol")
+    assert store.current_labels(pid)[ids[0]] == "right"
+    assert ids[0] not in [c.item_id for c in team.conflicts(store, pid)]
+    assert bob.sync() is True and bob.y[0] == bob.class_index("right")
+
+
+def test_undoing_a_qc_label_withdraws_the_opinion_and_changes_no_label(store):
+    pid = store.project("p")
+    store.add_labels(pid, ["a", "b"], "cat", "alice", "bulk")
+    store.add_labels(pid, ["a", "b"], "dog", "bob", "qc")
+    assert len(team.conflicts(store, pid)) == 2
+    assert store.undo_last(pid, "bob") == 0  # no label was changed by it, so none is restored
+    assert team.conflicts(store, pid) == [] and store.current_labels(pid) == {"a": "cat", "b": "cat"}
+    assert store.undo_last(pid, "alice") == 2 and store.current_labels(pid) == {}
+
+
 def test_a_session_syncs_labels_a_teammate_gave_meanwhile(store_url, vector_pool):
     emb = Embedding(vector_pool.vectors, None, "x")
     alice = Session(vector_pool, emb, Store(store_url), annotator="alice")

@@ -1,45 +1,61 @@
-"""Quality-control block for the Queue page: items a teammate labeled, routed here for a blind second label."""
+"""Quality-control block for the Queue page: items a teammate labeled, routed here for a blind second label.
+
+The first of them is the Queue's keyboard card (keys answer what is shown first); the next few follow here,
+answered with the mouse. A QC label is a second opinion: the teammate's label stays until a reviewer
+resolves a disagreement on the Team page.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from alviz.gallery import montage
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
+from views._shared import item_card
 
-SHOWN = 5
+SHOWN = 4  # after the keyboard card
+SAVED = "Saved as your second opinion; the current label stays until a reviewer settles any disagreement."
 
 
-def qc_block(sess: Session) -> None:
-    """Shown only when the project routes items for quality control (Team page) and some wait for this person."""
+def qc_order(sess: Session) -> list[int]:
+    """Rows waiting for this person's blind second label, skipped ones last; [] when none (or unreadable)."""
     try:
-        rows = sess.qc_rows()
+        rows = sess.qc_rows().tolist()
     except StoreError as exc:
         st.warning(md(f"Quality-control items could not be read: {exc}"))
-        return
-    if len(rows) == 0 or not sess.class_names:
+        return []
+    if not rows or not sess.class_names:
+        return []
+    skipped = [r for r in st.session_state.get("qc_skipped", []) if r in rows]
+    return [r for r in rows if r not in skipped] + skipped
+
+
+def qc_header(n: int) -> None:
+    st.markdown(f"**Quality check: {n} items** labeled by a teammate wait for your own label. Keys answer these first.")
+    st.caption("Their label and the model's suggestion are hidden, so that your label is independent. " + SAVED)
+
+
+def qc_grid(sess: Session, rows: list[int]) -> None:
+    """The quality-check items after the keyboard card, each with its own picker."""
+    if not rows:
         return
     pool = sess.pool
-    with st.container(border=True):
-        st.markdown(f"**Quality check: {len(rows)} items** labeled by a teammate wait for your own label.")
-        st.caption("Their label and the model's suggestion are hidden, so that your label is independent.")
-        cols = st.columns(SHOWN)
-        for col, row in zip(cols, rows[:SHOWN], strict=False):
-            with col:
-                if pool.images is not None:
-                    st.image(montage(pool.images[[row]], columns=1, scale=4, pad=0))
-                elif pool.texts is not None:
-                    st.text(str(pool.texts[row])[:300])
-                st.caption(f"id {md(pool.ids[row])}")
-                pick = st.selectbox(
-                    "Your label", sess.class_names, index=None, key=f"qc_pick_{row}", label_visibility="collapsed"
-                )
-                if st.button("Set label", key=f"qc_set_{row}", disabled=pick is None):
-                    try:
-                        sess.label([row], pick, source="qc")
-                    except (ValueError, StoreError) as exc:
-                        st.error(md(exc))
-                    else:
-                        st.rerun()
+    cols = st.columns(SHOWN)
+    for col, row in zip(cols, rows[:SHOWN], strict=False):
+        with col.container(border=True):
+            item_card(pool, row)
+            blind_picker(sess, row)
+
+
+def blind_picker(sess: Session, row: int) -> None:
+    """Answer one quality check with the mouse: any class, nothing preselected, stored as a second opinion."""
+    pick = st.selectbox("Your label", sess.class_names, index=None, key=f"qc_pick_{row}", label_visibility="collapsed")
+    if st.button("Set label", key=f"qc_set_{row}", disabled=pick is None):
+        try:
+            sess.label([row], pick, source="qc")
+        except (ValueError, StoreError) as exc:
+            st.error(md(exc))
+        else:
+            st.session_state["toast"] = f"id {md(sess.pool.ids[row])} → {md(pick)}. {SAVED}"
+            st.rerun()

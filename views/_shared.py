@@ -14,6 +14,7 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.embed import Embedding, available_for, embed
+from alviz.gallery import montage
 from alviz.markup import md
 from alviz.pool import Pool
 from alviz.projection import BackgroundProjector, pca_2d
@@ -85,6 +86,15 @@ def get_embedding(spec: DataSpec, pool: Pool) -> Embedding:
 @st.cache_data(show_spinner=False, max_entries=8)
 def pca_map(_X: np.ndarray, key: str) -> np.ndarray:
     return pca_2d(_X)
+
+
+def item_card(pool: Pool, row: int, scale: int = 4, chars: int = 300) -> None:
+    """One item as a small card: its image or the start of its text, then its id."""
+    if pool.images is not None:
+        st.image(montage(pool.images[[row]], columns=1, scale=scale, pad=0))
+    elif pool.texts is not None:
+        st.text(str(pool.texts[row])[:chars])
+    st.caption(f"id {md(pool.ids[row])}")
 
 
 def annotator() -> str:

@@ -211,6 +211,12 @@ def _gallery(rows: np.ndarray) -> None:
 
 @st.fragment
 def map_and_selection() -> None:
+    try:  # a map interaction reruns only this fragment: labels from another tab or a teammate must show here
+        changed = sess.sync()  # and in the sidebar alike, so a change reruns the whole page (once)
+    except StoreError:
+        changed = False  # the page's full run says that the store is away
+    if changed:
+        st.rerun()
     top = st.columns([3, 1])
     options = [k for k, v in COLOR_BY.items() if v != "consistency" or pool.images is not None]
     if st.session_state.get("color_by") not in (None, *options):  # chosen on an image pool, now gone

@@ -10,13 +10,14 @@ from alviz.markup import md
 from alviz.session import LOOK_ALIKES, Session
 from alviz.store import StoreError
 from views._keys import last_key
-from views._qc import qc_block
-from views._shared import require_session, strategy_names, undo_button
+from views._qc import SAVED, blind_picker, qc_grid, qc_header, qc_order
+from views._shared import item_card, require_session, strategy_names, undo_button
 
 sess: Session = require_session()
 pool = sess.pool
 st.header("Queue")
-qc_block(sess)  # items routed here for a blind second label (Team page), when any
+qc = qc_order(sess)  # items routed here for a blind second label (Team page), when any: shown and keyed first
+qc_box = st.container(border=True) if qc else None
 
 c1, c2, c3 = st.columns([2, 1, 1])
 names = strategy_names()
@@ -49,11 +50,10 @@ queue = [r for r in st.session_state.get("queue", []) if not sess.labeled[r]]
 undo_button(sess, "queue_undo")
 if not queue:
     st.success("The queue is empty. Fill it again to get the next items.")
-    st.stop()
-
-st.caption(f"{len(queue)} items picked by **{st.session_state.get('queue_from', strategy)}**.")
-if sess.last_query is not None and sess.last_query.reason:
-    st.caption(f"auto chose: {sess.last_query.reason}.")
+else:
+    st.caption(f"{len(queue)} items picked by **{st.session_state.get('queue_from', strategy)}**.")
+    if sess.last_query is not None and sess.last_query.reason:
+        st.caption(f"auto chose: {sess.last_query.reason}.")
 proba = sess.proba
 
 
@@ -121,10 +121,11 @@ def _controls(row: int, show_suggestion: bool = True) -> None:
         st.rerun()
 
 
-def _focus(row: int) -> None:
-    """The first item, big, answered with the keyboard: Enter accepts, 1-9 and 0 pick a class, s skips."""
+def _focus(row: int, blind: bool = False) -> None:
+    """The first item, big, answered with the keyboard: Enter accepts, 1-9 and 0 pick a class, s skips.
+    ``blind``: a quality-check item, with no suggestion, whose answer is stored as a second opinion."""
     digits = [str((i + 1) % 10) for i in range(min(10, len(sess.class_names)))]
-    suggestion = None if proba is None else int(np.argmax(proba[row]))
+    suggestion = None if proba is None or blind else int(np.argmax(proba[row]))
     item = str(pool.ids[row])
     press = last_key(["Enter", "s", *digits], key="queue_keys", item=item)
     if press and press.get("n") != st.session_state.get("keys_seen"):
@@ -139,9 +140,12 @@ def _focus(row: int) -> None:
                 st.rerun()
         elif key in digits:
             name = sess.class_names[digits.index(key)]
-            if _store(row, name, _answer_source(name, suggestion)):
-                st.session_state["toast"] = f"{key}: id {md(item)} → {md(name)}"
+            if _store(row, name, "qc" if blind else _answer_source(name, suggestion)):
+                st.session_state["toast"] = f"{key}: id {md(item)} → {md(name)}" + (f". {SAVED}" if blind else "")
                 st.rerun()
+        elif key == "s" and blind:
+            st.session_state["qc_skipped"] = [*(r for r in st.session_state.get("qc_skipped", []) if r != row), row]
+            st.rerun()
         elif key == "s":
             full = [r for r in st.session_state["queue"] if r != row]  # answered items stay, for undo
             st.session_state["queue"] = [*full, row]
@@ -154,7 +158,7 @@ def _focus(row: int) -> None:
             elif pool.texts is not None:
                 st.text(str(pool.texts[row])[:600])
         with right:
-            st.caption(f"Now: id {md(pool.ids[row])}")
+            st.caption(f"Now{' (quality check)' if blind else ''}: id {md(pool.ids[row])}")
             if suggestion is not None:
                 st.markdown(
                     f"Suggestion: **{md(sess.class_names[suggestion])}** ({proba[row, suggestion]:.0%}) "
@@ -162,6 +166,9 @@ def _focus(row: int) -> None:
                 )
             keys = " · ".join(f"**{d}** {md(n)}" for d, n in zip(digits, sess.class_names, strict=False))
             st.markdown(f"{keys} · **s** skip" if keys else "Label a class on the Explore page first.")
+            if blind:
+                blind_picker(sess, row)
+                return
             with st.popover("Why this item?"):
                 _why(row)
             _controls(row, show_suggestion=False)
@@ -210,7 +217,15 @@ def _look_alikes(row: int) -> None:
                 st.rerun()
 
 
-_focus(queue[0])
+if qc_box is not None:
+    with qc_box:
+        qc_header(len(qc))
+        _focus(qc[0], blind=True)
+        qc_grid(sess, qc[1:])
+if not queue:
+    st.stop()
+if not qc:
+    _focus(queue[0])
 if proba is not None:
     shown = np.asarray(queue)
     if st.button(
@@ -225,20 +240,16 @@ if proba is not None:
         else:
             st.session_state["toast"] = f"Accepted {len(shown)} suggestions."
             st.rerun()
-if len(queue) > 1:
-    st.caption("Up next (click to answer out of order)")
+rest = queue if qc else queue[1:]  # under quality checks the keys are theirs: the queue is answered by mouse
+if rest:
+    st.caption("The queue (keys resume after the quality checks)" if qc else "Up next (click to answer out of order)")
 
 PER_ROW = 5
-rest = queue[1:]
 for start in range(0, len(rest), PER_ROW):
     cols = st.columns(PER_ROW)
     for col, row in zip(cols, rest[start : start + PER_ROW], strict=False):
         with col.container(border=True):
-            if pool.images is not None:
-                st.image(montage(pool.images[[row]], columns=1, scale=4, pad=0))
-            elif pool.texts is not None:
-                st.text(str(pool.texts[row])[:300])
-            st.caption(f"id {md(pool.ids[row])}")
+            item_card(pool, row)
             with st.popover("Why this item?"):
                 _why(row)
             _controls(row)
