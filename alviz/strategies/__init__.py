@@ -90,5 +90,6 @@ from alviz.strategies import diversity as _diversity  # noqa: E402,F401
 from alviz.strategies import loss_prediction as _loss_prediction  # noqa: E402,F401
 from alviz.strategies import svm_margin as _svm_margin  # noqa: E402,F401
 from alviz.strategies import uncertainty as _uncertainty  # noqa: E402,F401
+from alviz.strategies import vaal as _vaal  # noqa: E402,F401
 
 random = _uncertainty.random
