@@ -1,5 +1,9 @@
 """Seconds per select() call for every strategy at N = 10k and 100k, d = 256, k = 100; prints JSON.
 
+Usage: strategy_speed.py [REPEATS] [NAME,NAME,...] (default: 3 repeats, every registered strategy; ``random`` is
+always measured too, as the anchor). ``seconds`` are median wall times, ``cpu_seconds`` the median process CPU time
+(above the wall time when a strategy uses several threads).
+
 The pool is a synthetic mixture of 10 Gaussian clusters with 200 labeled items; the model, its
 probabilities and a 5-member committee are computed once, outside the timing: only selection is timed.
 ``consistency`` gets a noisy copy of X as a stand-in for the mirrored images' embedding (its cost is the model's
@@ -36,18 +40,22 @@ def make_context(n: int, d: int = 256, n_classes: int = 10, n_labeled: int = 200
 
 def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    out: dict = {"d": 256, "k": 100, "repeats": repeats, "seconds": {}}
+    names = list(REGISTRY) if len(sys.argv) < 3 else ["random", *(n for n in sys.argv[2].split(",") if n != "random")]
+    out: dict = {"d": 256, "k": 100, "repeats": repeats, "seconds": {}, "cpu_seconds": {}}
     for n in (10_000, 100_000):
         ctx = make_context(n)
-        row = {}
-        for name in REGISTRY:
-            times = []
+        row, cpu_row = {}, {}
+        for name in names:
+            times, cpu = [], []
             for r in range(repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 select(name, ctx, 100, np.random.default_rng(r))
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
             row[name] = round(statistics.median(times), 4)
+            cpu_row[name] = round(statistics.median(cpu), 4)
         out["seconds"][str(n)] = row
+        out["cpu_seconds"][str(n)] = cpu_row
     print(json.dumps(out))
 
 
