@@ -96,3 +96,11 @@ def test_simulate_cli_runs_the_svm_head_with_svm_margin(tmp_path):
     result = json.loads(out.read_text())
     assert result["model"] == "svm" and set(result["strategies"]) == {"svm_margin", "random"}
     assert all(0.3 < s["auc"] <= 1 for s in result["strategies"].values())
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_svm_probabilities_rank_the_classes_as_the_svm_does(digits, n):
+    X, y = digits
+    rows = per_class(y, n, seed=1)
+    model = Learner(10, kind="svm").fit(X[rows], y[rows])
+    assert (model.predict(X) == model._pipe.decision_function(X).argmax(axis=1)).all()
