@@ -143,7 +143,27 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from alviz import study
+
+    embeddings = study.split_names(args.embeddings, study.EMBEDDINGS, "embedding")
+    heads = study.split_names(args.heads, study.HEADS, "head")
+    bar, update = _progress_bar(f"SSL study on {args.data}")
+    try:
+        sizes = {"n_pool": args.n_pool} if args.n_pool else None
+        data = study.load_study_data(args.data, embeddings, sizes, study.simsiam_params(args.simsiam_epochs), update)
+        result = study.run_study(data, heads, max_per_class=args.max_per_class, repeats=args.repeats, seed=args.seed)
+    finally:
+        bar.close()
+    rows, sentences = study.study_table(result)
+    Path(args.out).write_text(json.dumps({**result, "table": rows, "summary": sentences}, indent=1))
+    print(study.table_text(rows), *sentences, f"wrote {args.out}", sep="\n")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.study:
+        return cmd_study(args)
     from alviz.simulate import check_strategies, load_sim_data, run
     from alviz.strategies import NEEDS_FLIP
 
@@ -285,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-pool", type=int, default=None, help="fashion-mnist only: a balanced subset of this size")
     p.add_argument("--out", required=True)
+    p.add_argument("--study", choices=["ssl"], help="ssl: the SSL + active-learning study (ignores --strategies)")
+    p.add_argument("--embeddings", default="pixels_pca,simsiam", help="--study: comma-separated embedders")
+    p.add_argument("--heads", default="logreg,svm", help="--study: comma-separated heads")
+    p.add_argument("--max-per-class", type=int, default=20, help="--study: budgets from 1 to this many labels/class")
+    p.add_argument("--simsiam-epochs", type=int, default=None, help="--study: SimSiam epochs (default: auto)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("export", help="export current labels (or the whole history) to CSV, Parquet or JSON")

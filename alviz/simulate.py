@@ -207,9 +207,13 @@ def load_sim_data(
     n_test: int | None = None,
     test_fraction: float = 0.2,
     flip: bool = False,
+    method: str | None = None,
+    params: dict | None = None,
+    progress: Progress | None = None,
 ) -> SimData:
     """``load_xy``'s data, and with ``flip`` (image data only; else X_flip stays None) the embedding of the mirrored
-    pool images through the same PCA, split row for row with X."""
+    pool images through the same PCA, split row for row with X. ``method``/``params``: another embedder for a
+    named image dataset (default pixels_pca), e.g. simsiam for the SSL study; ``progress`` follows its work."""
     from alviz import datasets
     from alviz.embed import embed
 
@@ -224,13 +228,13 @@ def load_sim_data(
         pool = datasets.load(data, **kwargs)
         if not pool.has_ground_truth:
             raise ValueError(f"{data!r} has no ground truth: a simulation needs labels to play the oracle.")
-        method = "pixels_pca" if pool.images is not None else "precomputed"
-        emb = embed(pool, method)
+        method = method or ("pixels_pca" if pool.images is not None else "precomputed")
+        emb = embed(pool, method, params, progress=progress)
         X, y, X_test = emb.X, pool.y_true, emb.X_test
         y_test = pool.test.y_true if pool.test is not None else None
         keep = y >= 0
         if flip and pool.images is not None:
-            X_flip = embed(pool, method, view="hflip").X[keep]
+            X_flip = embed(pool, method, params, view="hflip").X[keep]
         X, y = X[keep], y[keep]
     if X_test is None:
         arrays = (X, y) if X_flip is None else (X, y, X_flip)
