@@ -843,20 +843,26 @@ class Store:
                 # Scalar subqueries with ORDER BY ... LIMIT 1 run per item as a backward index scan on both
                 # databases; an EXISTS became an anti-join that PostgreSQL, before its statistics catch up
                 # with a bulk insert, ran as nested sequential scans (minutes at 50k items).
-                before = live(e.c.label, where=[e.c.action_id != aid]).order_by(e.c.id.desc()).limit(1)
+                before = live(e.c.id, where=[e.c.action_id != aid]).order_by(e.c.id.desc()).limit(1)
                 newest = live(e.c.action_id).order_by(e.c.id.desc()).limit(1)
+                prior = (
+                    select(mine.c.item_id, mine.c.first, before.scalar_subquery().label("before_id"))
+                    .where(newest.scalar_subquery() == aid)  # not relabeled since
+                    .subquery("prior")
+                )
+                b = label_events.alias("b")  # the event restored: its label, still its giver's (as a rename keeps)
                 restore = (
                     select(
                         literal(project_id),
                         literal(undo_id),
-                        mine.c.item_id,
-                        before.scalar_subquery(),
-                        literal(annotator),
+                        prior.c.item_id,
+                        b.c.label,
+                        func.coalesce(b.c.annotator, literal(annotator)),  # nothing before: unlabeled by the undoer
                         literal("undo"),
                         literal(now, DateTime(timezone=True)),
                     )
-                    .where(newest.scalar_subquery() == aid)  # not relabeled since
-                    .order_by(mine.c.first)
+                    .select_from(prior.outerjoin(b, b.c.id == prior.c.before_id))
+                    .order_by(prior.c.first)
                 )
                 columns = ["project_id", "action_id", "item_id", "label", "annotator", "source", "created_at"]
                 if undone_source not in OPINIONS:

@@ -241,6 +241,8 @@ def test_a_rename_keeps_each_labels_annotator_and_counts_as_the_renamers_edit(st
     assert bob.undo() == 2 and bob.undo() == 6  # undo of the merge, then of the rename
     labels = store.current_labels(pid)
     assert [labels[vector_pool.ids[k]] for k in range(10)] == ["cat"] * 6 + ["dog"] * 2 + ["owl"] * 2
+    restored = {e["item_id"]: e["annotator"] for e in store.current_events(pid)}
+    assert restored == before  # the undo gave the labels back to alice, as the rename had kept them hers
 
 
 # ------------------------------------------------------------------------------------------ QC routing
