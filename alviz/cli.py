@@ -111,8 +111,9 @@ def _run_server(cmd: list[str], env: dict[str, str], cwd: Path) -> int:
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
 
 
-def _load_and_embed(data: str, method: str):
-    """(pool, embedding), with a tqdm bar while it embeds (instant from the cache)."""
+def _load_and_embed(data: str, method: str, engine: str = "local", address: str | None = None, workers=None):
+    """(pool, embedding), with a tqdm bar while it embeds (instant from the cache). ``engine="ray"`` reads the
+    images on a Ray cluster (``address``) or a Ray started here, into the same cache entry."""
     from alviz import datasets
     from alviz.embed import embed
 
@@ -124,15 +125,21 @@ def _load_and_embed(data: str, method: str):
             bar.close()
     else:
         pool = datasets.load(data)
-    bar, update = _progress_bar(f"embed {pool.name} with {method}")
+    bar, update = _progress_bar(f"embed {pool.name} with {method}" + (" on Ray" if engine == "ray" else ""))
     try:
+        if engine == "ray":
+            from alviz.embed.ray_engine import embed_ray
+
+            return pool, embed_ray(pool, method, address=address, workers=workers, progress=update)
         return pool, embed(pool, method, progress=update)
     finally:
         bar.close()
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    pool, emb = _load_and_embed(args.data, args.method)
+    if args.engine != "ray" and (args.address or args.workers):
+        raise ValueError("--address and --workers go with --engine ray.")
+    pool, emb = _load_and_embed(args.data, args.method, args.engine, args.address, args.workers)
     out = {"X": emb.X, "ids": pool.ids}
     if emb.X_test is not None:
         out.update(X_test=emb.X_test, ids_test=pool.test.ids)
@@ -292,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--method", default="pixels_pca")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: read the images on a Ray cluster ([ray] extra)",
+    )
+    p.add_argument(
+        "--address", help="with --engine ray: the cluster (host:6379, ray://host:10001, auto); default: a Ray here"
+    )
+    p.add_argument("--workers", type=int, help="with --engine ray: actors (default: one per GPU, else per CPU)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("simulate", help="simulate strategies with an oracle; write learning curves as JSON")

@@ -20,6 +20,7 @@ from PIL import Image
 ray = pytest.importorskip("ray", reason="the Ray engine needs the optional extra: pip install -e '.[ray]'")
 
 from alviz import datasets  # noqa: E402
+from alviz.cli import main  # noqa: E402
 from alviz.embed import EMBEDDERS, embed, plan  # noqa: E402
 from alviz.embed import pixels_pca as pixels_pca_module  # noqa: E402
 from alviz.embed.ray_engine import embed_ray  # noqa: E402
@@ -114,19 +115,33 @@ class DieOnce:
         os._exit(1)
 
 
-def test_a_worker_killed_mid_run_is_restarted_and_the_job_completes(local_ray, folder_pool, tmp_path, monkeypatch):
+def test_a_worker_killed_mid_run_is_restarted_and_the_cli_job_completes(local_ray, tmp_path, monkeypatch):
+    """`alviz embed --engine ray` on an image folder, one of its two workers killed on its first batch."""
+    s = datasets.load_sample()
+    for i in range(64):
+        Image.fromarray(s.images[i]).save(tmp_path / f"img{i:03d}.png")
     marker = tmp_path / "die"
     marker.touch()
     real_reader = pixels_pca_module.reader
     monkeypatch.setattr(pixels_pca_module, "reader", lambda pool, **kw: DieOnce(real_reader(pool, **kw), str(marker)))
-    on_ray = embed_ray(folder_pool, "pixels_pca", FAST["pixels_pca"], cache_dir=tmp_path / "ray")
+    argv = ["embed", "--data", str(tmp_path), "--method", "pixels_pca", "--out", str(tmp_path / "emb.npz")]
+    assert main([*argv, "--engine", "ray", "--workers", "2"]) == 0
     dead = int((tmp_path / "die.pid").read_text())
     assert not marker.exists() and dead != os.getpid()
     with pytest.raises(ProcessLookupError):
         os.kill(dead, 0)  # the worker really died
     monkeypatch.setattr(pixels_pca_module, "reader", real_reader)
-    local = embed(folder_pool, "pixels_pca", FAST["pixels_pca"], cache_dir=tmp_path / "local")
-    np.testing.assert_allclose(on_ray.X, local.X, rtol=1e-4, atol=1e-5)
+    with np.load(tmp_path / "emb.npz") as f:
+        on_ray, ids = f["X"], f["ids"]
+    pool = datasets.load(str(tmp_path))
+    local = embed(pool, "pixels_pca", cache_dir=tmp_path / "local")
+    assert ids.tolist() == pool.ids.tolist()
+    np.testing.assert_allclose(on_ray, local.X, rtol=1e-4, atol=1e-5)
+
+
+def test_ray_options_without_the_ray_engine_are_refused(tmp_path, capsys):
+    argv = ["embed", "--data", "digits", "--out", str(tmp_path / "e.npz"), "--address", "auto"]
+    assert main(argv) == 2 and "--address and --workers go with --engine ray" in capsys.readouterr().err
 
 
 class Cancelled(Exception):
