@@ -10,15 +10,21 @@ import streamlit as st
 from alviz import datasets
 from alviz.figures import compare_figure
 from alviz.markup import md
+from alviz.model import MODELS
 from alviz.simulate import load_sim_data, run
 from alviz.strategies import NEEDS_FLIP
 from views._shared import session, strategy_names
+from views._study import study_preset
 
 st.header("Compare strategies")
 st.caption(
     "An oracle (the ground truth) answers every query, so strategies can be compared before any human time is "
     "spent. Every strategy of a repeat starts from the same random initial labels."
 )
+PRESETS = ("Custom", "SSL study: self-supervised features meet active learning")
+if st.radio("Preset", PRESETS, horizontal=True, key="cmp_preset") != PRESETS[0]:
+    study_preset()
+    st.stop()
 
 sources = {"Current pool (its embedding)": "current", "scikit-learn digits": "digits", "Bundled sample": "sample"}
 if datasets.fashion_mnist_available():
@@ -31,7 +37,7 @@ initial = int(c[0].number_input("Initial labels", 2, 500, 20, key="cmp_initial")
 batch = int(c[1].number_input("Batch", 1, 500, 20, key="cmp_batch"))
 rounds = int(c[2].number_input("Rounds", 1, 50, 10, key="cmp_rounds"))
 repeats = int(c[3].number_input("Repeats", 1, 10, 3, key="cmp_repeats"))
-model = c[4].selectbox("Model", ["logreg", "mlp"], key="cmp_model")
+model = c[4].selectbox("Model", list(MODELS), key="cmp_model")
 
 
 def _data():
