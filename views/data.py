@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,7 +136,19 @@ def embedder_picker(pool, current: str) -> None:
         cols = st.columns([5, 1], vertical_alignment="bottom")
         index = methods.index(current) if current in methods else 0
         choice = cols[0].selectbox("Embedder", methods, index=index, format_func=describe, key="embedder")
+        ray_address = os.environ.get("ALVIZ_RAY_ADDRESS")  # a cluster to embed on: same cache entry, so same result
+        on_ray = bool(ray_address) and pool.images is not None and choice != "precomputed"
+        on_ray = on_ray and st.checkbox(f"Embed on the Ray cluster at {ray_address}", key="embed_on_ray")
         if cols[1].button("Embed", key="embed", disabled=choice == current, width="stretch"):
+            if on_ray:
+                from alviz.embed.ray_engine import embed_ray
+
+                bar = st.progress(0.0, text=f"Embedding with {choice} on Ray…")
+                try:
+                    embed_ray(pool, choice, address=ray_address, progress=lambda f, m: bar.progress(min(f, 1.0), m))
+                except ValueError as exc:
+                    st.error(md(f"Embedding on Ray failed: {exc}"))
+                    st.stop()
             old: DataSpec = st.session_state["spec"]
             st.session_state["spec"] = replace(old, method=choice)
             st.session_state.pop("queue", None)
