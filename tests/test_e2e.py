@@ -90,7 +90,7 @@ def streamlit_server(tmp: Path, umap: bool, data: str = "sample"):
             if time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not answer /_stcore/health in {SERVER_START_S} s:\n{_log_tail(log)}")
             time.sleep(0.25)  # polling interval only; readiness is decided by the health answer
-        yield {"url": url, "db": tmp / "labels.db", "log": log}
+        yield {"url": url, "db": tmp / "labels.db", "log": log, "pid": proc.pid}
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -379,3 +379,91 @@ def test_the_queue_answers_to_the_keyboard(chromium_browser, tmp_path):
     assert answered[first]["source"] == "accepted"
     # key 1 is class 0, which the model (trained on classes 1 and 8 only) cannot suggest: a correction
     assert answered[third]["source"] == "corrected" and answered[third]["label"] == pool.class_names[0]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the server's UMAP worker and its helpers), from /proc."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def test_the_map_keeps_a_selection_when_umap_is_ready_and_the_class_starts_empty(chromium_browser, tmp_path):
+    """Issue 13 §1-2 in the browser: a lasso on the PCA preview and a half-typed class name survive UMAP
+    becoming ready (the page offers the switch instead of swapping); under a model that is not sure of the
+    selection, the class picker starts empty."""
+    from alviz.datasets import load_sample
+
+    pool = load_sample()
+    store = Store(tmp_path / "labels.db")
+    pid = store.project(pool.name)
+    for c in range(5):  # two labels for each of five classes: a model, and one that is sure of nothing
+        rows = np.flatnonzero(pool.y_true == c)[:2]
+        store.add_labels(pid, pool.ids[rows].tolist(), pool.class_names[c], "seed", "single")
+    store.close()
+    with streamlit_server(tmp_path, umap=True) as srv:
+        page = chromium_browser.new_page(viewport={"width": 1400, "height": 1000})
+        held: list[int] = []
+        try:
+            page.goto(srv["url"])
+            page.get_by_text("Map: PCA").wait_for(timeout=60_000)
+            # Hold the UMAP worker still while the selection is made, so that UMAP is ready only after it.
+            deadline = time.monotonic() + 30
+            while not (held := _descendants(srv["pid"])) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert held, "no UMAP worker process under the server"
+            for p in held:
+                os.kill(p, signal.SIGSTOP)
+            assert page.get_by_text("Map: PCA").is_visible(), "UMAP was ready before the test could select"
+            root = map_root(page)
+            before = root.evaluate(POINTS_JS)
+            box = root.locator("canvas.overlay").bounding_box()
+            lasso(page, *densest_spot(before["px"], before["py"], box), 35.0)
+            selected = page.get_by_text("items selected")
+            selected.wait_for(timeout=30_000)
+            n = int(selected.inner_text().split()[0].replace(",", ""))
+            picker = page.get_by_role("combobox", name="Class").first  # the selection panel's, above the editor's
+            sync_api.expect(picker).to_have_value("")  # nothing preselected
+            assert page.get_by_role("button", name=f"Label {n:,} items").is_disabled()
+            picker.click()
+            page.get_by_role("option", name=NEW_CLASS).click()
+            page.get_by_label("New class name").fill("half-typed")  # typed, not yet submitted
+
+            for p in held:
+                os.kill(p, signal.SIGCONT)
+            held = []
+            page.get_by_text("The UMAP map is ready").wait_for(timeout=UMAP_WAIT_S * 1000)
+            assert page.get_by_text("Map: PCA").is_visible()  # no swap under the selection
+            assert selected.inner_text().startswith(f"{n:,} items selected")
+            sync_api.expect(page.get_by_label("New class name")).to_have_value("half-typed")
+
+            page.get_by_text("UMAP", exact=True).click()  # the user's switch
+            page.get_by_text("Map: UMAP").wait_for(timeout=30_000)
+            assert page.get_by_text(f"{n:,} items selected").is_visible()  # the selection stays selected
+            page.get_by_label("New class name").press("Enter")
+            page.get_by_role("button", name=f"Label {n:,} items").click()
+            page.get_by_text(f"{n + 10:,} labeled").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "e2e_umap_waited.png"), full_page=True)
+        except Exception:
+            _keep_evidence(page, "e2e_umap_wait_failure.png", srv["log"])
+            raise
+        finally:
+            for p in held:
+                os.kill(p, signal.SIGCONT)
+            page.close()
+    store = Store(tmp_path / "labels.db")
+    try:
+        labels = store.current_labels(store.project(pool.name))
+    finally:
+        store.close()
+    assert Counter(labels.values())["half-typed"] == n

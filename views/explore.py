@@ -231,13 +231,15 @@ def map_and_selection() -> None:
             st.session_state["umap_waiting"] = busy
         top[1].radio("Layout", ["UMAP", "PCA"], horizontal=True, key="projection")
     Z, layout = _coordinates()
+    about = st.empty()  # always one slot (see the page's end)
     if st.session_state.get("umap_waiting"):
-        st.info("The UMAP map is ready: switch to it with **Layout** above (your selection stays selected).")
+        about.info("The UMAP map is ready: switch to it with **Layout** above (your selection stays selected).")
     elif layout == "PCA":
-        st.caption("PCA map: a quick preview whose clusters may still split on the UMAP map.")
+        about.caption("PCA map: a quick preview whose clusters may still split on the UMAP map.")
     coloring, note = _colors(mode)
+    colors_note = st.empty()
     if note:
-        st.caption(note)
+        colors_note.caption(note)
     rings = []
     q = sess.last_query
     if q is not None and st.session_state.get("show_last_query", True):
@@ -285,6 +287,9 @@ st.header("Explore")
 if st.session_state.pop("page_changed", False):
     remounted("map")
 umap_job = _umap_key()
-if umap_job and get_projector().status(umap_job) != "done":
-    _wait_for_umap(umap_job)
+# Slots that are always there, filled or not: when UMAP finishes, nothing below moves, so the browser keeps
+# its widgets as they are (a class name typed but not yet submitted would be lost by a remount).
+with st.container():
+    if umap_job and get_projector().status(umap_job) != "done":
+        _wait_for_umap(umap_job)
 map_and_selection()
