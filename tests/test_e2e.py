@@ -453,6 +453,12 @@ def test_the_map_keeps_a_selection_when_umap_is_ready_and_the_class_starts_empty
             page.get_by_label("New class name").press("Enter")
             page.get_by_role("button", name=f"Label {n:,} items").click()
             page.get_by_text(f"{n + 10:,} labeled").first.wait_for(timeout=30_000)
+            # issue 13 §8: a colorbar appears below the plot, never beside it: the points stay under the cursor
+            plot = map_root(page).locator("canvas.overlay")
+            where = plot.bounding_box()
+            page.get_by_text("Uncertainty (entropy)", exact=True).click()
+            page.locator(f"{MAP} .legend .colorbar").wait_for(timeout=30_000)
+            assert plot.bounding_box() == where
             page.screenshot(path=str(ARTIFACTS / "e2e_umap_waited.png"), full_page=True)
         except Exception:
             _keep_evidence(page, "e2e_umap_wait_failure.png", srv["log"])
