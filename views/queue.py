@@ -27,7 +27,8 @@ strategy = c1.selectbox(
     index=names.index("auto"),
     key="queue_strategy",
     help="auto adapts to your budget: typical items of uncovered clusters while labels are few, "
-    "diverse uncertain items later.",
+    "diverse uncertain items later. svm_margin: items nearest a linear SVM's boundary; vaal: items a "
+    "discriminator is surest your labels do not cover (trains a small VAE, a second or two).",
 )
 k = int(c2.number_input("Items", 1, 100, 10, key="queue_k"))
 refill = st.session_state.pop("queue_stale", False) and "queue" in st.session_state
