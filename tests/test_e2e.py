@@ -459,6 +459,22 @@ def test_the_map_keeps_a_selection_when_umap_is_ready_and_the_class_starts_empty
             page.get_by_text("Uncertainty (entropy)", exact=True).click()
             page.locator(f"{MAP} .legend .colorbar").wait_for(timeout=30_000)
             assert plot.bounding_box() == where
+
+            # issue 13 §6: a teammate labels meanwhile; the next map interaction (a fragment rerun) shows it in
+            # the caption and the sidebar alike
+            # (once the background retraining is over: its end reruns the whole page, which would hide the point)
+            sync_api.expect(page.get_by_text("Retraining in the background")).to_have_count(0, timeout=120_000)
+            page.wait_for_timeout(1500)
+            teammate = Store(srv["db"])
+            try:
+                rows = np.flatnonzero(pool.y_true == 9)[:3]
+                teammate.add_labels(pid, pool.ids[rows].tolist(), "teammate's", "bob", "single")
+            finally:
+                teammate.close()
+            lasso(page, *densest_spot(before["px"], before["py"], box), 20.0)
+            page.get_by_text(f"{n + 13:,} labeled").first.wait_for(timeout=30_000)
+            sync_api.expect(page.get_by_text(f"items · {n + 13:,} labeled")).to_be_visible(timeout=10_000)
+            assert sidebar_labeled(page) == n + 13
             page.screenshot(path=str(ARTIFACTS / "e2e_umap_waited.png"), full_page=True)
         except Exception:
             _keep_evidence(page, "e2e_umap_wait_failure.png", srv["log"])
