@@ -50,7 +50,14 @@ def qc_grid(sess: Session, rows: list[int]) -> None:
 
 def blind_picker(sess: Session, row: int) -> None:
     """Answer one quality check with the mouse: any class, nothing preselected, stored as a second opinion."""
-    pick = st.selectbox("Your label", sess.class_names, index=None, key=f"qc_pick_{row}", label_visibility="collapsed")
+    pick = st.selectbox(
+        "Your label",
+        sess.class_names,
+        index=None,
+        placeholder="Your label…",
+        key=f"qc_pick_{row}",
+        label_visibility="collapsed",
+    )
     if st.button("Set label", key=f"qc_set_{row}", disabled=pick is None):
         try:
             sess.label([row], pick, source="qc")

@@ -44,11 +44,14 @@ else:
 st.subheader("Agreement")
 c1, c2, c3 = st.columns(3)
 c1.metric("Items labeled by 2+ people", f"{ag.n_items:,}")
-c2.metric(
+fleiss = team.kappa_text(ag.fleiss, ag.fleiss_ci, ag.n_items) if ag.n_items else "–"
+c2.metric(  # the number alone (a metric is narrow); its interval and n, or why there is none, below it
     "Fleiss' kappa",
-    team.kappa_text(ag.fleiss, ag.fleiss_ci, ag.n_items) if ag.n_items else "–",
+    f"{ag.fleiss:.2f}" if ag.n_items >= team.MIN_SHARED and not math.isnan(ag.fleiss) else "–",
     help="All annotators together; 1 = perfect, 0 = chance level.",
 )
+if ag.n_items:
+    c2.caption(fleiss)
 c3.metric("Raw agreement", _num(ag.agreement, pct=True), help="Share of agreeing annotator pairs per item.")
 if ag.pairs:
     st.dataframe(
