@@ -45,13 +45,14 @@ def test_auto_picks_items_of_the_unlabeled_clusters_when_half_the_classes_have_n
 def test_auto_uses_the_least_labeled_class_as_the_budget():
     ctx, _ = half_labeled_pool(per_labeled_class=40)
     labeled = ctx.labeled.copy()
-    two = np.flatnonzero(ctx.y == 1)[2:]  # class 1 keeps only 2 labels: the model is too young for it
+    two = np.flatnonzero(ctx.y == 1)[2:]  # class 1 keeps only 2 labels
     labeled[two] = False
     y = np.where(labeled, ctx.y, -1)
     model = Learner(N_CLASSES).fit(ctx.X[labeled], y[labeled])
     young = QueryContext(X=ctx.X, labeled=labeled, y=y, proba=model.predict_proba(ctx.X), model=model)
     p = plan(young)
-    assert p.behavior == "typiclust" and "2 labels" in p.reason
+    assert "2 labels in the least-labeled class" in p.reason  # not 40, the count of the other labeled classes
+    assert p.behavior == "mixed" and p.typical_share == 0.5  # classes 5-9 have no label: half the batch explores
 
 
 def test_auto_keeps_exploring_a_region_with_no_label_when_every_known_class_has_labels():
