@@ -26,8 +26,8 @@ strategy = c1.selectbox(
     names,
     index=names.index("auto"),
     key="queue_strategy",
-    help="auto adapts to your budget: typical items of uncovered clusters while labels are few, "
-    "diverse uncertain items later. svm_margin: items nearest a linear SVM's boundary; vaal: items a "
+    help="auto: typical items of uncovered clusters while classes or regions of the pool have no label, "
+    "diverse uncertain items everywhere else. svm_margin: items nearest a linear SVM's boundary; vaal: items a "
     "discriminator is surest your labels do not cover (trains a small VAE, a second or two).",
 )
 k = int(c2.number_input("Items", 1, 100, 10, key="queue_k"))
