@@ -30,7 +30,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 
@@ -249,8 +249,8 @@ def load_pool(name: str) -> tuple[tuple | None, str]:
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict:
     d = np.asarray(a) - np.asarray(b)
-    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    return {"mean": round(float(d.mean()), 4), "se": round(se, 4)}
+    se = round(float(d.std(ddof=1) / np.sqrt(len(d))), 4) if len(d) > 1 else None  # JSON has no NaN
+    return {"mean": round(float(d.mean()), 4), "se": se}
 
 
 def summarize(runs: dict[str, list[Curve]], kind: str) -> dict:
@@ -358,19 +358,25 @@ def main(argv: list[str] | None = None) -> dict:
     work = partial(
         run_job, strategies=strategies, learners=learners, repeats=args.repeats, rounds=args.rounds, seed=args.seed
     )
-    if args.jobs > 1:  # one process per (pool, budget); each process single-threaded
-        with ProcessPoolExecutor(args.jobs) as ex:
-            done = list(ex.map(work, *zip(*jobs, strict=True)))
-    else:
-        done = [work(p, b) for p, b in jobs]
-    for (pool, budget), (head, table) in zip(jobs, done, strict=True):
+
+    def keep(pool: str, budget: str, head: dict, table: dict | None) -> None:
+        """File the finished (pool, budget) and rewrite --out: a long run that is stopped keeps what it did."""
         entry = result["pools"].setdefault(pool, head)
         if table is not None:
             entry.setdefault("budgets", {})[budget] = table
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(json.dumps(result) + "\n")
+
+    if args.jobs > 1:  # one process per (pool, budget); each process single-threaded
+        with ProcessPoolExecutor(args.jobs) as ex:
+            futures = {ex.submit(work, p, b): (p, b) for p, b in jobs}
+            for fut in as_completed(futures):
+                keep(*futures[fut], *fut.result())
+    else:
+        for p, b in jobs:
+            keep(p, b, *work(p, b))
     text = json.dumps(result)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
     print(text)
     return result
 
