@@ -327,6 +327,32 @@ def run_job(
     return head, table
 
 
+def markdown(results: list[dict], learner: str = "alviz") -> str:
+    """A README table from result JSONs: per pool and budget, auto against the best peer and the two TypiClusts."""
+    lines = [
+        "| pool | budget | auto AUC / final | best peer (AUC) | its AUC / final | auto - best: AUC, final (± SE)"
+        " | TypiClust alviz / scikit-activeml |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        for pool, entry in res["pools"].items():
+            for budget, table in entry.get("budgets", {}).items():
+                t = table["learners"].get(learner)
+                if not t or "auto_vs_best_peer" not in t:
+                    continue
+                rows, d = t["strategies"], t["auto_vs_best_peer"]
+                auto, peer = rows["alviz/auto"], rows[d["best_peer_by_auc"]]
+                typ = [rows.get(f"{f}/typiclust", {}).get("auc", float("nan")) for f in ("alviz", "skactiveml")]
+                a, f = d["auc_diff"], d["final_diff"]
+                lines.append(
+                    f"| {pool} | {budget} | {auto['auc']:.3f} / {auto['final']:.3f}"
+                    f" | {d['best_peer_by_auc'].split('/')[1]} | {peer['auc']:.3f} / {peer['final']:.3f}"
+                    f" | {a['mean']:+.3f} ± {a['se'] or 0:.3f}, {f['mean']:+.3f} ± {f['se'] or 0:.3f}"
+                    f" | {typ[0]:.3f} / {typ[1]:.3f} |"
+                )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pools", default=",".join(POOLS))
@@ -340,7 +366,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="processes, one per (pool, budget) at a time")
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--table", nargs="+", metavar="JSON", help="print a markdown table of saved results and stop")
     args = ap.parse_args(argv)
+    if args.table:
+        results = []
+        for path in args.table:
+            with open(path) as f:
+                results.append(json.load(f))
+        print(markdown(results, args.learners.split(",")[0]))
+        return {}
     if importlib.util.find_spec("skactiveml") is None:
         sys.exit("benchmarks/peers.py needs scikit-activeml: pip install -e '.[bench]'")
     if args.quick:
