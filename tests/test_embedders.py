@@ -432,3 +432,22 @@ def test_the_explore_gallery_shows_text_snippets_for_a_text_pool(text_app):
     assert not text_app.exception, [e.message for e in text_app.exception]
     shown = [t.value for t in text_app.text]
     assert TEXTS["cat1"] in shown and TEXTS["car1"] in shown
+
+
+def test_a_pool_beyond_the_training_sample_trains_on_a_seeded_sample_under_its_own_key(sample64, monkeypatch):
+    """Training runs once, on the driver, so a learned embedder trains on at most TRAIN_SAMPLE images; pools within
+    it keep their keys (and networks), pools beyond get a key of their own."""
+    from alviz.embed import _torch, autoencoder
+
+    before = autoencoder.weights_path(sample64, FAST["autoencoder"])
+    monkeypatch.setattr(_torch, "TRAIN_SAMPLE", 40)
+    rows = _torch.train_rows(64, seed=0)
+    assert len(rows) == 40 and len(set(rows)) == 40 and np.array_equal(rows, _torch.train_rows(64, seed=0))
+    seen = []
+    real = _torch.to_batch
+    monkeypatch.setattr(_torch, "to_batch", lambda images, *a, **kw: seen.append(len(images)) or real(images, *a, **kw))
+    X = embed(sample64, "autoencoder", {**FAST["autoencoder"], "batch_size": 8}).X
+    assert seen[:6] == [8] * 5 + [64] and np.isfinite(X).all()  # one epoch: 5 batches of 8, then all 64 are read
+    assert autoencoder.weights_path(sample64, FAST["autoencoder"]) != before
+    monkeypatch.setattr(_torch, "TRAIN_SAMPLE", 64)
+    assert autoencoder.weights_path(sample64, FAST["autoencoder"]) == before

@@ -169,6 +169,25 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- training
 
 
+# A learned embedder trains on at most this many images (a seeded sample), however large the pool: training is the
+# one step that does not fan out (it runs once, on the driver), and a SimSiam "auto" training on 1M images would
+# take 15 epochs of 15,625 steps. Pools up to this size train on every image, as before.
+TRAIN_SAMPLE = 100_000
+
+
+def train_rows(n: int, seed: int) -> np.ndarray:
+    """The pool rows a learned embedder trains on: all ``n``, or TRAIN_SAMPLE of them drawn with ``seed``."""
+    if n <= TRAIN_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, TRAIN_SAMPLE, replace=False))
+
+
+def sample_key(n: int) -> dict:
+    """What a saved network's key adds when it trained on a sample (nothing for pools that train on every image,
+    so their keys are unchanged)."""
+    return {"_train_sample": TRAIN_SAMPLE} if n > TRAIN_SAMPLE else {}
+
+
 def train_epochs(
     step: Callable[[torch.Tensor], float],
     n: int,

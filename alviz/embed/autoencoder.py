@@ -48,7 +48,8 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
 
     full = {**DEFAULTS, **(params or {})}
     cache_dir = cache_dir if cache_dir is not None else cache.default_cache_dir()
-    key = cache.cache_key(pool.content_hash(), "autoencoder-encoder", {**full, "_version": VERSION})
+    keyed = {**full, "_version": VERSION, **_torch.sample_key(len(pool))}
+    key = cache.cache_key(pool.content_hash(), "autoencoder-encoder", keyed)
     return _torch.weights_file(cache_dir, key)
 
 
@@ -102,10 +103,11 @@ def reader(
             progress(0.9, f"reusing the encoder trained earlier ({path.name})")
     else:
         nets = torch.nn.ModuleList([encoder, decoder]).to(dev).train()
-        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-5, epochs, len(pool), batch_size)
+        sample = _torch.train_rows(len(pool), seed)
+        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-5, epochs, len(sample), batch_size)
 
         def step(rows: torch.Tensor) -> float:
-            x = _torch.to_batch(pool.images[rows.numpy()], size, dev)
+            x = _torch.to_batch(pool.images[sample[rows.numpy()]], size, dev)
             loss = F.mse_loss(decoder(encoder(x)), x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -113,7 +115,7 @@ def reader(
             sched.step()
             return float(loss.detach())
 
-        _torch.train_epochs(step, len(pool), epochs, int(batch_size), gen, progress, (0.0, 0.9))
+        _torch.train_epochs(step, len(sample), epochs, int(batch_size), gen, progress, (0.0, 0.9))
         encoder = encoder.cpu()
         _torch.save_weights(encoder, path)
 

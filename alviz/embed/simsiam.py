@@ -97,9 +97,10 @@ def weights_path(pool: Pool, params: dict | None = None, cache_dir=None):
 
     full = {**DEFAULTS, **(params or {})}
     # keyed by the epochs actually trained: "auto" at 10k and an explicit 15 share one backbone
-    full["epochs"] = resolve_epochs(full["epochs"], len(pool), full["batch_size"])
+    full["epochs"] = resolve_epochs(full["epochs"], min(len(pool), _torch.TRAIN_SAMPLE), full["batch_size"])
     cache_dir = cache_dir if cache_dir is not None else cache.default_cache_dir()
-    key = cache.cache_key(pool.content_hash(), "simsiam-backbone", {**full, "_version": WEIGHTS_VERSION})
+    keyed = {**full, "_version": WEIGHTS_VERSION, **_torch.sample_key(len(pool))}
+    key = cache.cache_key(pool.content_hash(), "simsiam-backbone", keyed)
     return _torch.weights_file(cache_dir, key)
 
 
@@ -158,7 +159,8 @@ def reader(
     from alviz.embed import _torch
 
     params = dict(epochs=epochs, batch_size=batch_size, size=size, width=width, lr=lr, min_scale=min_scale, seed=seed)
-    epochs = resolve_epochs(epochs, len(pool), batch_size)
+    sample = _torch.train_rows(len(pool), seed)  # training runs on at most TRAIN_SAMPLE images
+    epochs = resolve_epochs(epochs, len(sample), batch_size)
     _check(pool, epochs, batch_size, size, width, lr, min_scale)
     size = int(size)
     dev = _torch.device()
@@ -173,10 +175,10 @@ def reader(
     else:
         projector, predictor = _heads(backbone.dim)
         nets = torch.nn.ModuleList([backbone, projector, predictor]).to(dev).train()
-        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-4, epochs, len(pool), batch_size)
+        opt, sched = _torch.one_cycle(nets.parameters(), lr, 1e-4, epochs, len(sample), batch_size)
 
         def step(rows: torch.Tensor) -> float:
-            x = _torch.to_batch(pool.images[rows.numpy()], size, dev)
+            x = _torch.to_batch(pool.images[sample[rows.numpy()]], size, dev)
             x1, x2 = _augment(x, gen, float(min_scale)), _augment(x, gen, float(min_scale))
             z1, z2 = projector(backbone(x1)), projector(backbone(x2))
             p1, p2 = predictor(z1), predictor(z2)
@@ -187,7 +189,7 @@ def reader(
             sched.step()
             return float(loss.detach())
 
-        _torch.train_epochs(step, len(pool), epochs, int(batch_size), gen, progress, (0.0, 0.9))
+        _torch.train_epochs(step, len(sample), epochs, int(batch_size), gen, progress, (0.0, 0.9))
         backbone = backbone.cpu()
         _torch.save_weights(backbone, path)
 
