@@ -293,6 +293,7 @@ def run_job(
     repeats: int,
     rounds: int | None,
     seed: int,
+    on_repeat: Callable[[dict, dict], None] | None = None,
 ) -> tuple[dict, dict | None]:
     """One (pool, budget): every strategy, every repeat. BLAS and OpenMP on one thread, for every strategy alike:
     scikit-learn's threaded k-means and distances ran 8-10x slower on shared cores (oversubscribed)."""
@@ -322,9 +323,15 @@ def run_job(
                         file=sys.stderr,
                         flush=True,
                     )
-    table = {"initial": initial, "batch": batch, "rounds": n_rounds}
-    table["learners"] = {k: summarize(runs[k], k) for k in learners}
-    return head, table
+            if on_repeat and rep < repeats - 1:  # a partial table after each repeat (single process)
+                on_repeat(head, tabulate(runs, initial, batch, n_rounds, rep + 1))
+    return head, tabulate(runs, initial, batch, n_rounds, repeats)
+
+
+def tabulate(runs: dict[str, dict[str, list[Curve]]], initial: int, batch: int, rounds: int, done: int) -> dict:
+    table = {"initial": initial, "batch": batch, "rounds": rounds, "repeats_done": done}
+    table["learners"] = {k: summarize(by_strategy, k) for k, by_strategy in runs.items()}
+    return table
 
 
 def markdown(results: list[dict], learner: str = "alviz") -> str:
@@ -409,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
                 keep(*futures[fut], *fut.result())
     else:
         for p, b in jobs:
-            keep(p, b, *work(p, b))
+            keep(p, b, *work(p, b, on_repeat=partial(keep, p, b)))
     text = json.dumps(result)
     print(text)
     return result
