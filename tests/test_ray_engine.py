@@ -72,8 +72,7 @@ def entries(cache_dir) -> list[str]:
     "method",
     [
         "pixels_pca",
-        "autoencoder",
-        "simsiam",
+        "simsiam",  # a trained network shipped as weights (the autoencoder ships the same way: _torch.NetReader)
         pytest.param(
             "efficientnet_lite0",
             marks=pytest.mark.skipif(
