@@ -1,16 +1,18 @@
 """Embed an image pool on a Ray cluster (or a Ray started on this machine), into the same cache entry as locally.
 
-The embedder is fitted once on the driver (pixels_pca's PCA on its seeded sample, the autoencoder's or SimSiam's
-training, or nothing for a pretrained network) and becomes a *reader*: a picklable function of an image batch
-(see ``alviz.embed.read_pool``, which the local path runs). The pool's images become a Ray dataset of blocks
-(row number + image), an actor pool runs the reader over them with Ray Data's ``map_batches`` (one reader, so one
-model, per actor; a GPU per actor when the cluster has GPUs), and the rows come back to the driver, put in pool
-order by their row number. Only a complete result is written, under the key ``alviz.embed.embed`` uses
-(``cache.save`` writes a temporary file and renames it), so the app and every later step cannot tell which
-engine made it, and a failed or cancelled job leaves nothing behind.
+The embedder is fitted once on the driver (pixels_pca's PCA on at most 20k seeded images, the autoencoder's or
+SimSiam's training on at most 100k, nothing for a pretrained network) and becomes a *reader*: a picklable function
+of an image batch (see ``alviz.embed.read_pool``, which the local path runs). The pool's images become a Ray
+dataset of blocks (row number + image), an actor pool runs the reader over them with Ray Data's ``map_batches``
+(one reader, so one model, per actor; a GPU per actor when the cluster has GPUs), and the rows come back to the
+driver, put in pool order by their row number. Only a complete result is written, under the key
+``alviz.embed.embed`` uses (``cache.save`` writes a temporary file and renames it), so the app and every later step
+cannot tell which engine made it, and a failed or cancelled job leaves nothing behind.
 
-Faults: a worker process that dies is restarted (``max_restarts``) and its batch resubmitted
-(``max_task_retries``); an exception raised by the reader fails the job with that error.
+Faults: Ray Data restarts an actor whose process dies and resubmits its batch (its actor pools default to
+``max_restarts=-1`` and ``max_task_retries=-1``; passing them is deprecated from Ray 2.60). A process that dies on
+every batch (out of memory on each) is therefore retried until stopped (Ctrl-C); an exception raised by the
+reader fails the job at once with that error.
 
 Ray is the optional extra ``[ray]``; nothing else in alviz imports it.
 """
