@@ -10,7 +10,7 @@ driver, put in pool order by their row number. Only a complete result is written
 cannot tell which engine made it, and a failed or cancelled job leaves nothing behind.
 
 Faults: Ray Data restarts an actor whose process dies and resubmits its batch (its actor pools default to
-``max_restarts=-1`` and ``max_task_retries=-1``; passing them is deprecated from Ray 2.60). A process that dies on
+``max_restarts=-1`` and ``max_task_retries=-1``; Ray 2.60 warns that passing them is deprecated). A process that dies on
 every batch (out of memory on each) is therefore retried until stopped (Ctrl-C); an exception raised by the
 reader fails the job at once with that error.
 
