@@ -373,15 +373,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="processes, one per (pool, budget) at a time")
     ap.add_argument("--out", default=None, help="also write the JSON here")
-    ap.add_argument("--table", nargs="+", metavar="JSON", help="print a markdown table of saved results and stop")
+    ap.add_argument(
+        "--table", nargs="+", metavar="JSON", help="print a table of saved results (merged into --out), run nothing"
+    )
     args = ap.parse_args(argv)
     if args.table:
         results = []
         for path in args.table:
             with open(path) as f:
                 results.append(json.load(f))
-        print(markdown(results, args.learners.split(",")[0]))
-        return {}
+        merged = {"protocol": results[0]["protocol"], "sources": args.table, "pools": {}}
+        for res in results:  # runs of separate pools or budgets, filed side by side
+            for pool, entry in res["pools"].items():
+                into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
+                into.setdefault("budgets", {}).update(entry.get("budgets", {}))
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(json.dumps(merged) + "\n")
+        print(markdown([merged], args.learners.split(",")[0]))
+        return merged
     if importlib.util.find_spec("skactiveml") is None:
         sys.exit("benchmarks/peers.py needs scikit-activeml: pip install -e '.[bench]'")
     if args.quick:
