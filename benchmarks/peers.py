@@ -337,9 +337,9 @@ def tabulate(runs: dict[str, dict[str, list[Curve]]], initial: int, batch: int, 
 def markdown(results: list[dict], learner: str = "alviz") -> str:
     """A README table from result JSONs: per pool and budget, auto against the best peer and the two TypiClusts."""
     lines = [
-        "| pool | budget | auto AUC / final | best peer (AUC) | its AUC / final | auto - best: AUC, final (± SE)"
-        " | TypiClust alviz / scikit-activeml |",
-        "|---|---|---|---|---|---|---|",
+        "| pool | budget | repeats | auto AUC / final | best peer (AUC) | its AUC / final"
+        " | auto - best: AUC, final (± SE) | TypiClust alviz / scikit-activeml |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         for pool, entry in res["pools"].items():
@@ -352,7 +352,8 @@ def markdown(results: list[dict], learner: str = "alviz") -> str:
                 typ = [rows.get(f"{f}/typiclust", {}).get("auc", float("nan")) for f in ("alviz", "skactiveml")]
                 a, f = d["auc_diff"], d["final_diff"]
                 lines.append(
-                    f"| {pool} | {budget} | {auto['auc']:.3f} / {auto['final']:.3f}"
+                    f"| {pool} | {budget} | {table.get('repeats_done')}"
+                    f" | {auto['auc']:.3f} / {auto['final']:.3f}"
                     f" | {d['best_peer_by_auc'].split('/')[1]} | {peer['auc']:.3f} / {peer['final']:.3f}"
                     f" | {a['mean']:+.3f} ± {a['se'] or 0:.3f}, {f['mean']:+.3f} ± {f['se'] or 0:.3f}"
                     f" | {typ[0]:.3f} / {typ[1]:.3f} |"
@@ -386,7 +387,9 @@ def main(argv: list[str] | None = None) -> dict:
         for res in results:  # runs of separate pools or budgets, filed side by side
             for pool, entry in res["pools"].items():
                 into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
-                into.setdefault("budgets", {}).update(entry.get("budgets", {}))
+                for budget, table in entry.get("budgets", {}).items():
+                    table.setdefault("repeats_done", res.get("repeats"))
+                    into.setdefault("budgets", {})[budget] = table
         if args.out:
             with open(args.out, "w") as f:
                 f.write(json.dumps(merged) + "\n")
