@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 import warnings
@@ -334,6 +335,10 @@ def tabulate(runs: dict[str, dict[str, list[Curve]]], initial: int, batch: int, 
     return table
 
 
+def se(diff: dict) -> str:
+    return "n/a" if diff["se"] is None else f"{diff['se']:.3f}"
+
+
 def markdown(results: list[dict], learner: str = "alviz") -> str:
     """A README table from result JSONs: per pool and budget, auto against the best peer and the two TypiClusts."""
     lines = [
@@ -355,7 +360,7 @@ def markdown(results: list[dict], learner: str = "alviz") -> str:
                     f"| {pool} | {budget} | {table.get('repeats_done')}"
                     f" | {auto['auc']:.3f} / {auto['final']:.3f}"
                     f" | {d['best_peer_by_auc'].split('/')[1]} | {peer['auc']:.3f} / {peer['final']:.3f}"
-                    f" | {a['mean']:+.3f} ± {a['se'] or 0:.3f}, {f['mean']:+.3f} ± {f['se'] or 0:.3f}"
+                    f" | {a['mean']:+.3f} ± {se(a)}, {f['mean']:+.3f} ± {se(f)}"
                     f" | {typ[0]:.3f} / {typ[1]:.3f} |"
                 )
     return "\n".join(lines)
@@ -383,7 +388,7 @@ def main(argv: list[str] | None = None) -> dict:
         for path in args.table:
             with open(path) as f:
                 results.append(json.load(f))
-        merged = {"protocol": results[0]["protocol"], "sources": args.table, "pools": {}}
+        merged = {"protocol": results[0]["protocol"], "sources": [os.path.basename(p) for p in args.table], "pools": {}}
         for res in results:  # runs of separate pools or budgets, filed side by side
             for pool, entry in res["pools"].items():
                 into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
