@@ -98,34 +98,42 @@ def _range_auc(curve: dict, n_classes: int, lo: int, hi: int) -> tuple[float, fl
 
 def study_table(study: dict) -> tuple[list[dict], list[str]]:
     """Rows ``{embedding, head, budget, method, auc, se}`` (one per budget range and method) and one sentence
-    per (embedding, head): in which budget ranges random is within one standard error of the best method.
+    per (embedding, head): in which budget ranges random is within one standard error of the best method; when
+    ``auto`` ran, a second one for the paper's methods alone (entropy, kcenter, vaal, svm_margin).
 
-    "Within one standard error": best AUC - random AUC <= the best method's standard error over repeats. With
+    "Within one standard error": best AUC - random AUC <= the larger of their standard errors over repeats. With
     one repeat there is no standard error and the sentence says so."""
     n_classes = study["n_classes"]
     rows: list[dict] = []
     sentences: list[str] = []
     for emb, by_head in study["results"].items():
         for head, result in by_head.items():
-            close, apart = [], []
+            # rivals of random: every method, then (when auto ran) the paper's methods alone
+            groups = {"": lambda m: m != "random", ", the paper's methods only": lambda m: m not in ("random", "auto")}
+            if "auto" not in result["strategies"]:
+                groups.popitem()
+            verdicts = {g: ([], []) for g in groups}  # (close, apart) per rival group
             for lo, hi in budget_ranges(study["max_per_class"]):
                 budget = f"{lo}-{hi}" if hi > lo else f"{lo}"
                 cells = {m: _range_auc(c, n_classes, lo, hi) for m, c in result["strategies"].items()}
                 cells = {m: c for m, c in cells.items() if c[2]}
                 for m, (auc, se, _) in cells.items():
                     rows.append({"embedding": emb, "head": head, "budget": budget, "method": m, "auc": auc, "se": se})
-                others = {m: c for m, c in cells.items() if m != "random"}
-                if "random" not in cells or not others:
-                    continue
-                best = max(others, key=lambda m: others[m][0])
-                gap, se = others[best][0] - cells["random"][0], others[best][1]
-                (close if not np.isnan(se) and gap <= se else apart).append((budget, best, gap))
-            sentences.append(_sentence(emb, head, close, apart, study["repeats"]))
+                for g, rival in groups.items():
+                    others = {m: c for m, c in cells.items() if rival(m)}
+                    if "random" not in cells or not others:
+                        continue
+                    best = max(others, key=lambda m: others[m][0])
+                    gap, se = others[best][0] - cells["random"][0], max(others[best][1], cells["random"][1])
+                    close, apart = verdicts[g]
+                    (close if not np.isnan(se) and gap <= se else apart).append((budget, best, gap))
+            for g, (close, apart) in verdicts.items():
+                if close or apart or study["repeats"] < 2:
+                    sentences.append(_sentence(f"{emb} + {head}{g}", close, apart, study["repeats"]))
     return rows, sentences
 
 
-def _sentence(emb: str, head: str, close: list, apart: list, repeats: int) -> str:
-    where = f"{emb} + {head}"
+def _sentence(where: str, close: list, apart: list, repeats: int) -> str:
     if repeats < 2:
         return f"{where}: one repeat, so no standard error to compare random with (run 2 or more repeats)."
 

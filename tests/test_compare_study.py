@@ -26,8 +26,9 @@ def test_the_ssl_preset_runs_the_study_and_says_where_random_stands():
     run(at.number_input(key="study_repeats").set_value(2))
     run(at.button(key="study_run").click())
     assert not at.error, [e.value for e in at.error]
-    [sentence] = at.session_state["study_result"]["summary"]
+    sentence, paper_only = at.session_state["study_result"]["summary"]
     assert sentence.startswith("pixels_pca + svm: ") and "standard error" in sentence
+    assert paper_only.startswith("pixels_pca + svm, the paper's methods only: ")
     assert any(md(sentence) in m.value for m in at.markdown)  # shown on the page
     [frame] = at.dataframe
     table = frame.value

@@ -48,6 +48,16 @@ def test_table_averages_each_budget_range_and_says_where_random_is_within_one_st
     assert "more than one standard error" in apart and "3-5 labels/class" in apart and "6 labels/class" in apart
 
 
+def test_with_auto_a_second_sentence_judges_random_against_the_papers_methods_alone():
+    study = known_study()
+    strategies = study["results"]["pca"]["logreg"]["strategies"]
+    strategies["auto"] = curve(np.asarray(strategies["margin"]["runs"]) + 0.2)  # far ahead everywhere
+    _, [everyone, paper] = study_table(study)
+    assert "within" not in everyone and "auto" in everyone
+    assert paper.startswith("pca + logreg, the paper's methods only: random is within one standard error")
+    assert "auto" not in paper and "(margin +0.1" in paper
+
+
 def test_one_repeat_has_no_standard_error_and_the_sentence_says_so():
     _, [sentence] = study_table(known_study(repeats=1))
     assert "one repeat" in sentence
@@ -63,7 +73,7 @@ def test_run_study_on_digits_gives_every_method_and_head_budgets_one_to_n_per_cl
     assert result["strategies"]["vaal"]["n_labeled"] == [10, 20, 30] and result["model"] == "svm"
     assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
     rows, sentences = study_table(study)
-    assert len(rows) == 2 * 6 * 2 and len(sentences) == 2  # heads x methods x ranges (1-2, 3)
+    assert len(rows) == 2 * 6 * 2 and len(sentences) == 4  # heads x methods x ranges (1-2, 3); with/without auto
     assert "vaal" in table_text(rows) and all(0.3 < r["auc"] < 1 for r in rows)
 
 
@@ -78,7 +88,7 @@ def test_simulate_cli_runs_the_ssl_study_and_writes_table_and_summary(tmp_path, 
     args = ["--data", "digits", "--embeddings", "pixels_pca", "--heads", "logreg", "--max-per-class", "2"]
     assert cli_main(["simulate", "--study", "ssl", *args, "--repeats", "2", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert {r["budget"] for r in result["table"]} == {"1-2"} and len(result["summary"]) == 1
+    assert {r["budget"] for r in result["table"]} == {"1-2"} and len(result["summary"]) == 2  # with and without auto
     assert "pixels_pca + logreg" in capsys.readouterr().out
 
 
