@@ -211,18 +211,28 @@ def min_sqdist_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 @register("typiclust")
 def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """TypiClust (Hacohen et al., 2022): for tiny budgets, the most typical item of each of the largest
-    clusters that hold no label yet. Clusters: k-means with (labeled + k) centers, at most 500, merged from the
-    embedding's shared fine clustering of a sample of at most ``clustering.SAMPLE`` items; picks come from that
-    sample (the whole pool below it), so a query costs the same at 1M items as at 10k."""
+    clusters that hold no label yet. Clusters: k-means with (labeled + k) centers over a sample of at most
+    ``clustering.SAMPLE`` items, merged from the embedding's shared fine clustering while that has enough clusters
+    (up to 500), else computed on the sample; picks come from that sample (the whole pool below it), so a query
+    costs the same at 1M items as at 10k."""
     X = ctx.X
     fine = clustering.fine_clusters(X)
-    of_fine, _ = clustering.coarse(fine, int(ctx.labeled.sum()) + k, rng)
-    n_clusters = int(of_fine.max()) + 1
     rows = fine.sample  # the candidates and what cluster sizes are counted on
-    labels = of_fine[fine.labels]
-    sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
     labeled_rows = np.flatnonzero(ctx.labeled)
-    covered = np.bincount(of_fine[fine.assign(X[labeled_rows])], minlength=n_clusters).astype(np.int64)
+    wanted = int(ctx.labeled.sum()) + k
+    if wanted <= int((fine.sizes > 0).sum()):
+        of_fine, _ = clustering.coarse(fine, wanted, rng)
+        labels = of_fine[fine.labels]
+        covering = of_fine[fine.assign(X[labeled_rows])]
+    else:  # more clusters than the shared fine clustering has (past ~500 labels): k-means of the sample itself.
+        # Capped at the fine count, a batch spread over too few clusters: 0.947 vs scikit-activeml's 0.960 on
+        # digits at 100 + 10 x 100 labels.
+        with threadpool_limits(limits=1, user_api="blas"):
+            labels, centers = clustering.lloyd(X[rows], min(wanted, len(rows)), rng)
+            covering = clustering.nearest(X[labeled_rows], centers)
+    n_clusters = int(max(labels.max(), covering.max(initial=-1))) + 1
+    sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
+    covered = np.bincount(covering, minlength=n_clusters).astype(np.int64)
     taken = ctx.labeled[rows].copy()
     free = np.bincount(labels[~taken], minlength=n_clusters)
     picked: list[int] = []
