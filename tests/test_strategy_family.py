@@ -202,7 +202,7 @@ def test_typiclust_past_the_shared_fine_clustering_clusters_the_pool_itself(monk
     labeled[rng.choice(len(X), 700, replace=False)] = True  # 700 + 5 > 500 fine clusters
     asked = []
     real = clustering.lloyd
-    monkeypatch.setattr(clustering, "lloyd", lambda Xs, k, r, *a: asked.append(k) or real(Xs, k, r, *a))
+    monkeypatch.setattr(clustering, "lloyd", lambda Xs, k, r, **kw: asked.append(k) or real(Xs, k, r, **kw))
     ctx = QueryContext(X=X, labeled=labeled, y=np.where(labeled, 0, -1))
     picked = select("typiclust", ctx, 5, 0)
     assert asked[-1] == 705  # (the first call, 500, builds the shared fine clustering)
