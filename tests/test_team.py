@@ -495,7 +495,8 @@ def test_team_page_shows_counts_agreement_and_conflicts(team_app):
 def test_team_page_says_too_few_shared_items_instead_of_a_bare_kappa(team_app):
     at, _, _ = team_app  # alice and bob share 5 items
     (fleiss,) = [m for m in at.metric if m.label == "Fleiss' kappa"]
-    assert fleiss.value == "too few shared items (n < 10)"
+    assert fleiss.value == "–"  # no bare number; the reason stands below the metric
+    assert "too few shared items (n < 10)" in [c.value for c in at.caption]
     (pairs,) = [d.value for d in at.dataframe if "annotator A" in d.value.columns]
     assert pairs["Cohen's kappa"].tolist() == ["too few shared items (n < 10)"]
     assert pairs["shared items"].tolist() == [5]
