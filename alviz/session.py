@@ -221,6 +221,18 @@ class Session:
         else:
             self.sync()
 
+    def answer(self, row: int, name: str, suggested: int | None, blind: bool = False) -> int:
+        """Store a Queue answer: ``accepted`` when it is the suggested class, ``corrected`` when another,
+        ``queue`` when no suggestion was shown, ``qc`` for a blind second opinion. These sources feed
+        ``suggestion_curve``. Returns the number of labels written."""
+        if blind:
+            source = "qc"
+        elif suggested is None:
+            source = "queue"
+        else:
+            source = "accepted" if name == self.class_names[suggested] else "corrected"
+        return self.label([row], name, source=source)
+
     def rename_class(self, old: str, new: str) -> int:
         """Rename a class: its items get the new name in one stored action (undo reverts it; history keeps
         the old name). Use ``merge_classes`` to fold a class into one that exists."""
@@ -433,6 +445,34 @@ class Session:
             return None
         self.retrain_job = self._executor.submit(self.retrain)
         return self.retrain_job
+
+    def set_retrain_every(self, n: int) -> None:
+        """Retrain in the background after every ``n`` new labels; 0 = only on request."""
+        if n < 0:
+            raise ValueError(f"retrain_every must be 0 or more; got {n}")
+        self.retrain_every = int(n)
+
+    def set_pseudo(self, on: bool) -> bool:
+        """Train on pseudo-labels too, or not; a change starts a background retrain. True when it changed."""
+        if bool(on) == self.use_pseudo:
+            return False
+        self.use_pseudo = bool(on)
+        if self.can_train:
+            self.retrain_in_background()
+        return True
+
+    @property
+    def retraining(self) -> bool:
+        """True while a background retrain has been started and its result not yet taken."""
+        return self.retrain_job is not None
+
+    def finished_retrain(self) -> Future | None:
+        """The background retrain once it is done (then forgotten: a second call gives None); None while it runs."""
+        job = self.retrain_job
+        if job is None or not job.done():
+            return None
+        self.retrain_job = None
+        return job
 
     def due_for_retrain(self) -> bool:
         """True when ``retrain_every`` new labels have come in since the last round."""
