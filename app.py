@@ -9,8 +9,8 @@ import streamlit as st
 from alviz.cli import exposure_problems
 from alviz.markup import md
 from alviz.store import StoreError
-from views._identity import identity_sidebar
-from views._shared import db_url, model_sidebar, session, store_error
+from views.panels.identity import identity_sidebar
+from views.panels.shared import db_url, model_sidebar, session, store_error
 
 
 def _count(n: int) -> str:
@@ -62,7 +62,7 @@ if msg := st.session_state.pop("toast", None):
 if not who:
     st.info("Sign in (in the sidebar) to start labeling.", icon=":material/lock:")
     st.stop()
-# coming from another page, the Explore map mounts afresh in the browser (views/_map.py: remounted)
+# coming from another page, the Explore map mounts afresh in the browser (views/panels/map.py: remounted)
 st.session_state["page_changed"] = st.session_state.get("page") != nav.title
 st.session_state["page"] = nav.title
 try:

@@ -60,7 +60,7 @@ def go_to(at: AppTest, page: str) -> AppTest:
 
 
 def select_rows(at: AppTest, rows) -> AppTest:
-    """What the map leaves after a lasso over these rows (views/_map.py keeps the decoded rows server-side)."""
+    """What the map leaves after a lasso over these rows (views/panels/map.py keeps the decoded rows server-side)."""
     at.session_state["map_rows"] = np.asarray(rows, dtype=np.int64)
     return run(at)
 

@@ -346,7 +346,7 @@ def test_the_app_says_when_the_database_is_busy_and_the_retry_stores(tmp_path, m
 
     from streamlit.testing.v1 import AppTest
 
-    import views._shared as shared
+    import views.panels.shared as shared
     from alviz.datasets import load_sample
 
     db = tmp_path / "labels.db"

@@ -111,7 +111,9 @@ def test_without_a_data_root_a_local_user_loads_anything(outside, monkeypatch):
 
 # ------------------------------------------------------------------------------------------- no pickle
 
-SOURCES = sorted([*REPO.glob("alviz/**/*.py"), *REPO.glob("views/*.py"), REPO / "app.py", *REPO.glob("scripts/*.py")])
+SOURCES = sorted(
+    [*REPO.glob("alviz/**/*.py"), *REPO.glob("views/**/*.py"), REPO / "app.py", *REPO.glob("scripts/*.py")]
+)
 
 
 @pytest.mark.parametrize(
@@ -551,7 +553,7 @@ def _unescaped_messages(path: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [REPO / "app.py", *sorted(REPO.glob("views/*.py"))],
+    [REPO / "app.py", *sorted(REPO.glob("views/**/*.py"))],
     ids=lambda p: p.name,
 )
 def test_error_messages_reach_the_page_escaped(path):

@@ -13,8 +13,8 @@ from alviz.markup import md
 from alviz.model import MODELS
 from alviz.simulate import load_sim_data, run
 from alviz.strategies import NEEDS_FLIP
-from views._shared import session, strategy_names
-from views._study import study_preset
+from views.panels.shared import session, strategy_names
+from views.panels.study import study_preset
 
 st.header("Compare strategies")
 st.caption(

@@ -11,7 +11,7 @@ import streamlit as st
 from alviz import datasets
 from alviz.embed import available_for, describe, missing_for
 from alviz.markup import md
-from views._shared import DataSpec, default_spec, get_pool, session
+from views.panels.shared import DataSpec, default_spec, get_pool, session
 
 st.header("Data")
 spec: DataSpec = st.session_state.setdefault("spec", default_spec())

@@ -15,8 +15,8 @@ from alviz.mapframe import Coloring, Ring, class_coloring, value_coloring
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
-from views._map import clear_selection, picked_row, point_map, remounted, selected_rows
-from views._shared import get_projector, pca_map, require_session, undo_button
+from views.panels.map import clear_selection, picked_row, point_map, remounted, selected_rows
+from views.panels.shared import get_projector, pca_map, require_session, undo_button
 
 COLOR_BY = {
     "Label": "label",

@@ -9,9 +9,9 @@ from alviz.gallery import montage
 from alviz.markup import md
 from alviz.session import LOOK_ALIKES, Session
 from alviz.store import StoreError
-from views._keys import last_key
-from views._qc import SAVED, blind_picker, qc_grid, qc_header, qc_order
-from views._shared import item_card, require_session, strategy_names, undo_button
+from views.panels.keys import last_key
+from views.panels.qc import SAVED, blind_picker, qc_grid, qc_header, qc_order
+from views.panels.shared import item_card, require_session, strategy_names, undo_button
 
 sess: Session = require_session()
 pool = sess.pool

@@ -11,7 +11,7 @@ import streamlit as st
 from alviz import export, team
 from alviz.markup import md
 from alviz.session import Session
-from views._shared import require_session
+from views.panels.shared import require_session
 
 sess: Session = require_session()
 store, pid = sess.store, sess.project_id
@@ -167,7 +167,7 @@ upload = st.file_uploader(
 )
 if upload is not None and st.button("Import", key="import", type="primary"):
     from alviz.auth import is_admin
-    from views._identity import auth_mode
+    from views.panels.identity import auth_mode
 
     try:
         result = export.import_labels(

@@ -10,9 +10,9 @@ from alviz.markup import md, plotly_text
 from alviz.model import OneClassError
 from alviz.session import NothingNewError, Session
 from alviz.simulate import random_baseline
-from views._difficulty import difficulty_panel
-from views._review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
-from views._shared import db_url, require_session
+from views.panels.difficulty import difficulty_panel
+from views.panels.review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
+from views.panels.shared import db_url, require_session
 
 sess: Session = require_session()
 

@@ -12,7 +12,7 @@ import streamlit as st
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
-from views._shared import item_card
+from views.panels.shared import item_card
 
 SHOWN = 4  # after the keyboard card
 SAVED = "Saved as your second opinion; the current label stays until a reviewer settles any disagreement."

@@ -98,8 +98,8 @@ def item_card(pool: Pool, row: int, scale: int = 4, chars: int = 300) -> None:
 
 
 def annotator() -> str:
-    """Who labels: the signed-in user where logins are on (views/_identity.py), else the sidebar's free text."""
-    from views._identity import auth_mode, signed_in_user
+    """Who labels: the signed-in user where logins are on (views/panels/identity.py), else the sidebar's free text."""
+    from views.panels.identity import auth_mode, signed_in_user
 
     if auth_mode() != "open":
         return signed_in_user() or "anonymous"

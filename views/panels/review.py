@@ -11,7 +11,7 @@ from alviz.figures import source_curves_figure
 from alviz.gallery import montage
 from alviz.markup import md
 from alviz.session import Session
-from views._shared import db_url
+from views.panels.shared import db_url
 
 DISPUTED_SHOWN = 12
 

@@ -48,7 +48,7 @@ def identity_sidebar() -> str | None:
     """Draw the identity part of the sidebar; returns the annotator, or None while a login is required."""
     mode = auth_mode()
     if mode == "open":
-        from views._shared import annotator
+        from views.panels.shared import annotator
 
         annotator()  # seeds the default before the widget reads it
         st.text_input("Annotator", key="annotator", help="Stored with every label you give.")
