@@ -6,35 +6,27 @@ an in-memory mirror (``y``) that every write updates, and ``refresh()`` re-reads
 
 from __future__ import annotations
 
-import threading
-from concurrent import futures
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 
-from alviz import difficulty, insight, neighbors, scores, team
+from alviz import difficulty, history, insight, neighbors, scores, team
 from alviz.embed import Embedding, embed_view
-from alviz.model import CrossVal, Learner, OneClassError, committee_proba, cross_validate, fit_committee
+from alviz.model import Learner, OneClassError, committee_proba, fit_committee
 from alviz.pool import UNLABELED, Pool
-from alviz.pseudo import (
-    PseudoLabels,
-    class_thresholds,
-    cross_val_accuracy_with_pseudo,
-    pseudo_labels,
-    training_sample,
-)
+from alviz.pseudo import PseudoLabels
 from alviz.store import OPINIONS, SOURCES, Store, Written
 from alviz.strategies import COMMITTEE, NEEDS_FLIP, QueryContext, select
 from alviz.strategies.auto import plan
 from alviz.strategies.consistency import NeedsImages, symmetric_kl
+from alviz.trainer import Evaluation, Trainer
 
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
 LOOK_ALIKES = 9  # with the item itself a group of 10: in human_effort 154 decisions against 195 with 20
 BULK_SHARE = 0.9  # a bulk action starts from the model's class only when 90% of the group is predicted so
 BULK_CONFIDENCE = 0.9  # ... with a mean confidence of 0.9 on those items
-EVAL_MAX = 20_000  # unlabeled items with ground truth a model is scored on: a fixed sample beyond
 
 _SOURCE_CODE = {source: code for code, source in enumerate(SOURCES)}  # the mirror keeps sources as int8
 
@@ -49,21 +41,12 @@ class QueryRecord:
 MAX_CLASS_NAME = 80
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    accuracy: float | None
-    metric: str  # what accuracy means: "test accuracy", "cross-validated accuracy", ...
-    n_eval: int
-
-
 class NothingNewError(ValueError):
     """A retrain with the same labels (and pseudo-label setting) as the last round: nothing to learn."""
 
 
 class Session:
-    """Labels, model and history of one project over one pool."""
-
-    _cv: tuple[int, np.ndarray, CrossVal | None] | None = None  # (classes, labels, their cross-validation)
+    """Labels, queries and history of one project over one pool; its ``trainer`` does the model work."""
 
     def __init__(
         self,
@@ -82,7 +65,6 @@ class Session:
         self.embedding = embedding
         self._X_flip: np.ndarray | None = None  # the mirrored images' embedding, computed on first use
         self._consistency: tuple[Learner, np.ndarray] | None = None  # (model, its flip-consistency score)
-        self._committee: tuple[tuple, np.ndarray] | None = None  # ((model, labels), committee probabilities)
         self.embedding_method = embedding.method
         self.store = store
         self.project = project or pool.name
@@ -91,23 +73,13 @@ class Session:
         self.seed = seed
         self.class_names: list[str] = list(pool.class_names)
         self.y = np.full(len(pool), UNLABELED, dtype=np.int64)
-        self.model: Learner | None = None
-        self._proba: np.ndarray | None = None
+        self.trainer = Trainer(pool, embedding.X, embedding.X_test, seed)
+        self._lock = self.trainer.lock  # a model and its scores are read together
         self.last_error: str | None = None
         self.last_query: QueryRecord | None = None
         # A fixed sample whose predictions are compared round to round: the stopping signal.
         self.stop_rows = np.random.default_rng(seed).choice(len(pool), min(STOP_SAMPLE, len(pool)), replace=False)
-        self.use_pseudo = False  # train on pseudo-labels too (they are never stored as labels)
-        self.pseudo: PseudoLabels | None = None
-        self.human_model: Learner | None = None  # the model of the human labels alone
-        self.pseudo_model: Learner | None = None  # human + pseudo-labels (whether or not it is the one in use)
-        # Every recorded round also measures the model with pseudo-labels, so the learning curve can show
-        # both and the user can judge the toggle; costs a calibration (k fits) per round, in the background.
-        self.compare_pseudo = True
         self.retrain_every = 0  # retrain in the background after this many new labels; 0 = only on request
-        self.retrain_job: Future | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alviz-retrain")
-        self._lock = threading.Lock()
         self.refresh()
         self._labeled_at_round = self.n_labeled
         self._round_snapshot: tuple[int, bool, np.ndarray] | None = None  # (round, use_pseudo, labels) of the last
@@ -225,13 +197,8 @@ class Session:
         """Store a Queue answer: ``accepted`` when it is the suggested class, ``corrected`` when another,
         ``queue`` when no suggestion was shown, ``qc`` for a blind second opinion. These sources feed
         ``suggestion_curve``. Returns the number of labels written."""
-        if blind:
-            source = "qc"
-        elif suggested is None:
-            source = "queue"
-        else:
-            source = "accepted" if name == self.class_names[suggested] else "corrected"
-        return self.label([row], name, source=source)
+        shown = None if suggested is None else self.class_names[suggested]
+        return self.label([row], name, source=history.answer_source(name, shown, blind))
 
     def rename_class(self, old: str, new: str) -> int:
         """Rename a class: its items get the new name in one stored action (undo reverts it; history keeps
@@ -275,16 +242,15 @@ class Session:
         keep = [c for c, name in enumerate(self.class_names) if counts[c] or name in self.pool.class_names]
         gone = [c for c in range(len(self.class_names)) if c not in set(keep)]
         if gone:
-            job = self.retrain_job
-            if job is not None and not job.done():  # it fits the old class list: let it land, then judge it below
-                futures.wait([job])
+            self.trainer.wait()  # a running retrain fits the old class list: let it land, then judge it below
             renumber = np.full(len(self.class_names) + 1, UNLABELED, dtype=np.int64)  # [-1] keeps -1
             renumber[keep] = np.arange(len(keep))
             self.y = renumber[self.y]
             self.class_names = [self.class_names[c] for c in keep]
-        known = 0 if self._proba is None else self._proba.shape[1]  # classes the model was fit with
+        raw = self.trainer.raw_proba
+        known = 0 if raw is None else raw.shape[1]  # classes the model was fit with
         if refit or any(c < known for c in gone):
-            self.model, self._proba, self.pseudo, self.human_model, self.pseudo_model = None, None, None, None, None
+            self.trainer.forget()
             if self.can_train:
                 self._fit()
 
@@ -324,60 +290,42 @@ class Session:
         return len(np.unique(self.y[self.labeled])) >= 2
 
     def _fit(self, y: np.ndarray | None = None, with_pseudo: bool | None = None) -> None:
-        """Fit on a snapshot of the labels (a background retrain must not see labels change under it).
+        """Fit on a snapshot of the labels (a background retrain must not see labels change under it)."""
+        self.trainer.fit(self.y.copy() if y is None else y, len(self.class_names), with_pseudo)
 
-        ``with_pseudo`` (default: ``use_pseudo``) also derives the pseudo-labels the human labels imply and, when
-        they are used or can be measured on ground truth, fits a second model on human labels plus a stratified
-        sample of at most ``pseudo.MAX_TRAIN`` of them; it becomes the model in use only when ``use_pseudo`` is on.
-        Without ground truth that model is only measured by cross-validation, which refits its own, so it is not fit.
-        """
-        y = self.y.copy() if y is None else y
-        with_pseudo = self.use_pseudo if with_pseudo is None else with_pseudo
-        mask = y >= 0
-        n_classes = len(self.class_names)
-        human_model = Learner(n_classes, random_state=self.seed).fit(self.X[mask], y[mask])
-        human_proba = human_model.predict_proba(self.X)
-        pseudo, pseudo_model, pseudo_proba = None, None, None
-        if with_pseudo:  # calibration reuses the labels' cross-validation (k small fits, once per set of labels)
-            cv = self._cross_val(y)
-            thresholds = class_thresholds(self.X[mask], y[mask], n_classes, seed=self.seed, cv=cv)
-            pseudo = pseudo_labels(human_proba, mask, thresholds)
-        if pseudo is not None and len(pseudo.rows) and (self.use_pseudo or self._has_ground_truth()):
-            train = training_sample(pseudo, np.random.default_rng(self.seed))
-            Xp = np.vstack([self.X[mask], self.X[train.rows]])
-            yp = np.concatenate([y[mask], train.classes])
-            pseudo_model = Learner(n_classes, random_state=self.seed).fit(Xp, yp)
-            if self.use_pseudo:
-                pseudo_proba = pseudo_model.predict_proba(self.X)
-        model, proba = (pseudo_model, pseudo_proba) if pseudo_proba is not None else (human_model, human_proba)
-        with self._lock:  # swap the models and their scores in together
-            self.model, self._proba, self.human_model = model, proba, human_model
-            self.pseudo, self.pseudo_model = pseudo, pseudo_model
+    # the trainer's state, read where a notebook or a page expects it on the session
+    model = property(lambda self: self.trainer.model, doc="The model in use (None before the first fit).")
+    human_model = property(lambda self: self.trainer.human_model, doc="The model of the human labels alone.")
+    pseudo_model = property(lambda self: self.trainer.pseudo_model, doc="Human + pseudo-labels, when fit.")
+    pseudo = property(lambda self: self.trainer.pseudo, doc="The pseudo-labels of the last fit, if any.")
+    retrain_job = property(lambda self: self.trainer.job, doc="The background retrain, until its result is taken.")
 
-    def _has_ground_truth(self) -> bool:
-        """Whether evaluate() scores models on ground truth (a test part, or known classes in the pool)."""
-        test = self.pool.test
-        return (test is not None and test.has_ground_truth and self.X_test is not None) or self.pool.has_ground_truth
+    @property
+    def use_pseudo(self) -> bool:
+        """Train on pseudo-labels too (they are never stored as labels); ``set_pseudo`` also retrains."""
+        return self.trainer.use_pseudo
 
-    def _cross_val(self, y: np.ndarray) -> CrossVal | None:
-        """The labels' stratified k-fold cross-validation, computed once per set of labels: the human model's
-        accuracy, the pseudo-label thresholds and the pseudo-label comparison all read it."""
-        n_classes = len(self.class_names)
-        cached = self._cv
-        if cached is not None and cached[0] == n_classes and np.array_equal(cached[1], y):
-            return cached[2]
-        mask = y >= 0
-        cv = cross_validate(self.X[mask], y[mask], n_classes, seed=self.seed)
-        self._cv = (n_classes, y.copy(), cv)
-        return cv
+    @use_pseudo.setter
+    def use_pseudo(self, on: bool) -> None:
+        self.trainer.use_pseudo = bool(on)
+
+    @property
+    def compare_pseudo(self) -> bool:
+        """Every recorded round also measures the model with pseudo-labels, so the curve can show both."""
+        return self.trainer.compare_pseudo
+
+    @compare_pseudo.setter
+    def compare_pseudo(self, on: bool) -> None:
+        self.trainer.compare_pseudo = bool(on)
 
     @property
     def proba(self) -> np.ndarray | None:
         """(N, C) predicted probabilities over all current classes (zeros for classes newer than the model)."""
-        if self._proba is None:
+        raw = self.trainer.raw_proba
+        if raw is None:
             return None
-        extra = len(self.class_names) - self._proba.shape[1]
-        return np.pad(self._proba, ((0, 0), (0, extra))) if extra > 0 else self._proba
+        extra = len(self.class_names) - raw.shape[1]
+        return np.pad(raw, ((0, 0), (0, extra))) if extra > 0 else raw
 
     @property
     def predicted(self) -> np.ndarray | None:
@@ -416,20 +364,7 @@ class Session:
                 f"No new labels since round {last[0]}: the model and the learning curve are unchanged. "
                 "Label some items, then retrain."
             )
-        self._fit(y, with_pseudo=self.use_pseudo or self.compare_pseudo)
-        with self._lock:
-            model, human_model, pseudo_model, pseudo = self.model, self.human_model, self.pseudo_model, self.pseudo
-        ev = human = self.evaluate(human_model, y=y)  # each model measured once, on the snapshot of the labels
-        extras: dict = {}
-        if pseudo is not None:  # the curve with and without pseudo-labels
-            extras["accuracy_human"] = human.accuracy
-            extras["n_pseudo"] = len(pseudo.rows)
-            # without ground truth the pseudo model is measured by refitting folds: pseudo_model may be None there;
-            # no pseudo-label at all: the model with pseudo-labels is the human one
-            with_pseudo = self.evaluate(pseudo_model or human_model, y=y, pseudo=pseudo) if len(pseudo.rows) else human
-            extras["accuracy_pseudo"] = with_pseudo.accuracy
-            if model is pseudo_model:
-                ev = with_pseudo
+        ev, extras = self.trainer.measure_round(y, len(self.class_names))
         number = self.store.add_round(self.project_id, n_labeled, ev.accuracy, ev.metric, self.annotator, **extras)
         self._labeled_at_round = n_labeled
         self._round_snapshot = (number, self.use_pseudo, y)  # what this round learned from
@@ -441,10 +376,7 @@ class Session:
 
     def retrain_in_background(self) -> Future | None:
         """Start a retrain on a worker thread unless one is running or it cannot train; never blocks."""
-        if not self.can_train or (self.retrain_job is not None and not self.retrain_job.done()):
-            return None
-        self.retrain_job = self._executor.submit(self.retrain)
-        return self.retrain_job
+        return self.trainer.start(self.retrain) if self.can_train else None
 
     def set_retrain_every(self, n: int) -> None:
         """Retrain in the background after every ``n`` new labels; 0 = only on request."""
@@ -464,14 +396,14 @@ class Session:
     @property
     def retraining(self) -> bool:
         """True while a background retrain has been started and its result not yet taken."""
-        return self.retrain_job is not None
+        return self.trainer.job is not None
 
     def finished_retrain(self) -> Future | None:
         """The background retrain once it is done (then forgotten: a second call gives None); None while it runs."""
-        job = self.retrain_job
+        job = self.trainer.job
         if job is None or not job.done():
             return None
-        self.retrain_job = None
+        self.trainer.job = None
         return job
 
     def due_for_retrain(self) -> bool:
@@ -482,48 +414,14 @@ class Session:
         self, model: Learner | None = None, y: np.ndarray | None = None, pseudo: PseudoLabels | None = None
     ) -> Evaluation:
         """Held-out test accuracy where ground truth exists, else cross-validated accuracy on the labels
-        ``y`` (default: the current ones); ``pseudo``: the model was trained with these pseudo-labels too,
-        so each fold of the cross-validation is (with the same per-class thresholds)."""
-        model = model or self.model
+        ``y`` (default: the current ones); ``pseudo``: the model was trained with these pseudo-labels too."""
         y = self.y if y is None else y
-        if model is None:
-            return Evaluation(None, "no model yet", 0)
-        test = self.pool.test
-        if test is not None and test.has_ground_truth and self.X_test is not None:
-            keep = test.y_true >= 0
-            pred = model.predict(self.X_test[keep])
-            return Evaluation(float((pred == test.y_true[keep]).mean()), "test accuracy", int(keep.sum()))
-        labeled = y >= 0
-        if self.pool.has_ground_truth:
-            rows = np.flatnonzero((self.pool.y_true >= 0) & ~labeled)
-            if len(rows):
-                if len(rows) > EVAL_MAX:  # a fixed-seed sample: the accuracy of 20,000 items is exact enough
-                    rows = np.sort(np.random.default_rng(self.seed).choice(rows, EVAL_MAX, replace=False))
-                acc = float((model.predict(self.X[rows]) == self.pool.y_true[rows]).mean())
-                return Evaluation(acc, "accuracy on unlabeled items (ground truth)", len(rows))
-        cv = self._cross_val(y)
-        if pseudo is not None:
-            n_classes = len(self.class_names)
-            acc = cross_val_accuracy_with_pseudo(
-                self.X, y, labeled, pseudo.thresholds, n_classes, seed=self.seed, cv=cv
-            )
-        else:
-            acc = None if cv is None else cv.accuracy(y[labeled])
-        if acc is None:
-            return Evaluation(None, "cross-validated accuracy (needs 2 labels per class)", int(labeled.sum()))
-        return Evaluation(acc, "cross-validated accuracy", int(labeled.sum()))
+        return self.trainer.evaluate(model or self.model, y, len(self.class_names), pseudo)
 
     def confusion(self) -> tuple[np.ndarray, list[str]] | None:
         """Confusion matrix on the test part (rows: true, cols: predicted) and its class names, if any."""
-        test = self.pool.test
-        if self.model is None or test is None or not test.has_ground_truth or self.X_test is None:
-            return None
-        keep = test.y_true >= 0
-        pred = self.model.predict(self.X_test[keep])
-        n = len(self.class_names)
-        cm = np.zeros((n, n), dtype=np.int64)
-        np.add.at(cm, (test.y_true[keep], pred), 1)
-        return cm, list(self.class_names)
+        cm = self.trainer.confusion(len(self.class_names))
+        return None if cm is None else (cm, list(self.class_names))
 
     def history(self) -> list[dict]:
         """Rounds so far (round, n_labeled, accuracy, metric, created_at), oldest first."""
@@ -640,17 +538,8 @@ class Session:
         return difficulty.rank(self.X, cp, self.pool.ids, y, self.class_names, n_clusters, seed=self.seed)
 
     def _committee_proba(self, y: np.ndarray | None = None) -> np.ndarray | None:
-        """(M, N, C) probabilities of a bagged committee on the current labels, kept until the model or the
-        labels change (the difficulty color and ranking share it: it costs M fits)."""
-        if self.model is None:
-            return None
-        y = self.y.copy() if y is None else y
-        key = (self.model, y.tobytes())
-        if self._committee is None or self._committee[0] != key:
-            mask = y >= 0
-            members = fit_committee(self.X[mask], y[mask], len(self.class_names), seed=self.seed)
-            self._committee = (key, committee_proba(members, self.X))
-        return self._committee[1]
+        """(M, N, C) probabilities of a bagged committee on the current labels (kept by the trainer)."""
+        return self.trainer.committee_proba(self.y.copy() if y is None else y, len(self.class_names))
 
     def current_sources(self) -> dict[str, str]:
         """item id -> source of its current label (bulk, single, queue, accepted, …): the source of the item's
@@ -669,55 +558,16 @@ class Session:
 
     def labels_at_rounds(self) -> list[np.ndarray]:
         """The labels (N,) as they were at each recorded round, rebuilt from the event log (nothing stored twice)."""
-        events = [e for e in self.store.events(self.project_id) if e["source"] not in OPINIONS]
-        out, current, j = [], {}, 0
-        for rnd in self.history():
-            while j < len(events) and events[j]["created_at"] <= rnd["created_at"]:
-                current[events[j]["item_id"]] = events[j]["label"]
-                j += 1
-            y = np.full(len(self.pool), UNLABELED, dtype=np.int64)
-            for item, label in current.items():
-                rows = self.pool.index_of([item])
-                if label is not None and len(rows):
-                    y[rows[0]] = self.class_index(label)
-            out.append(y)
-        return out
+        events = self.store.events(self.project_id)
+        return history.labels_at_rounds(events, self.history(), self.pool._index, len(self.pool), self.class_index)
 
     def suggestion_curve(self) -> list[dict]:
-        """How often the model's suggestion was right, round by round, from the event log: between two rounds
-        the same model suggested, so each window's accepted / (accepted + corrected) is that model's accuracy
-        on the items shown with a suggestion. A last row (``round`` None) covers the labels since the last round.
-        Rows: round, n_labeled, accepted, corrected, accuracy (None when nothing was answered in the window)."""
-        events = [e for e in self.store.events(self.project_id) if e["source"] in ("accepted", "corrected")]
-        rounds = self.history()
-        ends = [r["created_at"] for r in rounds] + [None]
-        out, j = [], 0
-        for i, end in enumerate(ends):
-            accepted = corrected = 0
-            while j < len(events) and (end is None or events[j]["created_at"] <= end):
-                accepted += events[j]["source"] == "accepted"
-                corrected += events[j]["source"] == "corrected"
-                j += 1
-            answered = accepted + corrected
-            out.append(
-                {
-                    "round": rounds[i]["round"] if end is not None else None,
-                    "n_labeled": rounds[i]["n_labeled"] if end is not None else self.n_labeled,
-                    "accepted": accepted,
-                    "corrected": corrected,
-                    "accuracy": accepted / answered if answered else None,
-                }
-            )
-        return out
+        """How often the model's suggestion was right, round by round (``history.suggestion_curve``)."""
+        return history.suggestion_curve(self.store.events(self.project_id), self.history(), self.n_labeled)
 
     def stability_curve(self, labels_at_rounds: list[np.ndarray] | None = None) -> list[float]:
         """For each round after the first: the share of the fixed check sample whose predicted class stayed
         the same as in the round before (models refit on each round's labels, so it survives restarts)."""
-        preds = []
-        for y in labels_at_rounds if labels_at_rounds is not None else self.labels_at_rounds():
-            mask = y >= 0
-            if len(np.unique(y[mask])) < 2:
-                continue
-            model = Learner(len(self.class_names), random_state=self.seed).fit(self.X[mask], y[mask])
-            preds.append(model.predict(self.X[self.stop_rows]))
+        labels = labels_at_rounds if labels_at_rounds is not None else self.labels_at_rounds()
+        preds = self.trainer.predictions_at(labels, self.stop_rows, len(self.class_names))
         return [insight.stability(a, b) for a, b in zip(preds, preds[1:], strict=False)]

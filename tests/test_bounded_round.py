@@ -96,9 +96,9 @@ def test_a_round_without_ground_truth_measures_pseudo_labels_without_fitting_the
 
 
 def test_accuracy_on_a_large_pool_with_ground_truth_is_measured_on_a_sample(make_session, monkeypatch):
-    from alviz import session as session_module
+    from alviz import trainer as trainer_module
 
-    monkeypatch.setattr(session_module, "EVAL_MAX", 50)
+    monkeypatch.setattr(trainer_module, "EVAL_MAX", 50)
     X, y = gaussian_classes(n_per_class=60, n_classes=2)
     pool = Pool(name="truth", ids=[f"i{i}" for i in range(len(X))], vectors=X, y_true=y, class_names=["a", "b"])
     sess = make_session(pool)

@@ -64,12 +64,12 @@ def test_the_difficulty_and_disagreement_colors_come_from_one_committee_per_mode
         sess.label(rows, name, source="single")
     sess.retrain()
     hard = sess.score("difficulty")
-    committee = sess._committee
-    assert sess.score("disagreement").shape == (180,) and sess._committee is committee  # reused, not refit
+    committee = sess.trainer._committee
+    assert sess.score("disagreement").shape == (180,) and sess.trainer._committee is committee  # reused, not refit
     assert hard[60:].mean() > 2 * hard[:60].mean()  # the b/c overlap is the hard part
     ranked = sess.difficulty(n_clusters=2).items
     top = ranked.set_index("item_id").loc[pool.ids, "difficulty"].to_numpy()
     assert np.allclose(top, hard)  # the ranking and the color agree
     sess.label([6], "a", source="single")
     sess.score("difficulty")
-    assert sess._committee is not committee  # new labels: a new committee
+    assert sess.trainer._committee is not committee  # new labels: a new committee
