@@ -1,0 +1,41 @@
+"""The house rules, checked cheaply: the library never imports the app, and the app's files sit where
+Streamlit's multipage mode needs them."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names a file imports (absolute imports only)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_pages_folder_sits_beside_app_py():
+    # A pages/ folder beside the entry script switches Streamlit to its legacy multipage mode until
+    # st.navigation runs, which breaks deep links: the pages live in views/.
+    assert (ROOT / "app.py").is_file()
+    assert not (ROOT / "pages").exists()
+
+
+def test_the_library_never_imports_streamlit_or_the_views():
+    offenders = {
+        str(path.relative_to(ROOT)): bad
+        for path in sorted((ROOT / "alviz").rglob("*.py"))
+        if (bad := _imports(path) & {"streamlit", "views", "app"})
+    }
+    assert offenders == {}
+
+
+def test_every_file_directly_in_views_is_a_page_of_the_navigation():
+    pages = set(re.findall(r'st\.Page\(\s*"views/(\w+)\.py"', (ROOT / "app.py").read_text()))
+    files = {p.stem for p in (ROOT / "views").glob("*.py") if p.stem != "__init__"}
+    assert pages and files == pages
