@@ -438,3 +438,20 @@ def test_retraining_without_new_labels_records_no_duplicate_round(make_session, 
     assert len(sess.history()) == 1
     sess.label([2], "left", source="single")
     assert sess.retrain()["round"] == first["round"] + 1
+
+
+def test_queue_answers_are_stored_by_how_they_relate_to_the_suggestion_and_counted(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.label([0, 1], "left", source="single")
+    sess.label([6, 7], "right", source="single")
+    sess.retrain()
+    left, right = sess.class_index("left"), sess.class_index("right")
+    assert sess.answer(2, "left", suggested=left) == 1  # the suggestion, taken
+    sess.answer(8, "left", suggested=right)  # another class than the one suggested
+    sess.answer(3, "left", suggested=None)  # no suggestion was shown
+    sess.answer(9, "right", suggested=right, blind=True)  # a blind second opinion, whatever the model thinks
+    sources = [e["source"] for e in sess.store.events(sess.project_id)[-4:]]
+    assert sources == ["accepted", "corrected", "queue", "qc"]
+    assert sess.current_sources()["item-008"] == "corrected"
+    latest = sess.suggestion_curve()[-1]  # answers since the last round: only accepted and corrected count
+    assert (latest["round"], latest["accepted"], latest["corrected"], latest["accuracy"]) == (None, 1, 1, 0.5)
