@@ -21,8 +21,7 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 MODELS = ("logreg", "mlp", "svm")
-# The SVM's C is the learner's C times this: on digits (1/2/5/20 labels per class, 3 draws) C = 0.01 scored
-# 0.59/0.78/0.84/0.93 against 0.53/0.72/0.80/0.91 at C = 1: few labels need the strong regularization.
+# The SVM's C is the learner's C times this: few labels need strong regularization (benchmarks/README.md).
 SVM_C_SCALE = 0.01
 SVM_CALIBRATION_FOLDS = 3  # Platt folds of the SVM head; fewer when the smallest class has fewer labels
 ROWS = 32_768  # rows per chunk when predicting or scaling a pool: bounded temporaries (32 MB at d = 256)
@@ -31,7 +30,7 @@ ROWS = 32_768  # rows per chunk when predicting or scaling a pool: bounded tempo
 def one_blas_thread():
     """BLAS on one thread for the learner's small products (N x d times d x C, d ~ 50-256).
 
-    Multi-threaded OpenBLAS made lbfgs 4-11x slower on 2 cores (a 5,000-label fit: 2.6 s -> 0.23 s), worst
+    Multi-threaded OpenBLAS made lbfgs several times slower on a few cores (benchmarks/README.md), worst
     when other threads of the app compete; the products are too small to split anyway.
     """
     return threadpool_limits(limits=1, user_api="blas")
@@ -179,8 +178,8 @@ class _SVMHead(ClassifierMixin, BaseEstimator):
     one temperature fit on held-out decision values (Platt scaling with one shared slope).
 
     Per-class Platt sigmoids (sklearn's CalibratedClassifierCV) fit on one or two held-out labels per class reorder
-    the classes (their argmax is no longer the SVM's): in a digits study with 3-5 labels per class, svm + entropy
-    scored 0.60 against 0.65 with one slope. One slope keeps the SVM's ranking, fits from 2 labels per class
+    the classes (their argmax is no longer the SVM's), which cost svm + entropy accuracy at 3-5 labels per class
+    (benchmarks/README.md). One slope keeps the SVM's ranking, fits from 2 labels per class
     (stratified folds, 2..3 of them), and with a single label in some class, where nothing can be held out, stays
     1 (decision values are in margin units, small under the strong regularization: cautious probabilities)."""
 

@@ -24,7 +24,7 @@ from alviz.trainer import Evaluation, Trainer
 
 COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
 STOP_SAMPLE = 1000
-LOOK_ALIKES = 9  # with the item itself a group of 10: in human_effort 154 decisions against 195 with 20
+LOOK_ALIKES = 9  # with the item itself a group of 10: fewer decisions than groups of 20 (benchmarks/README.md)
 BULK_SHARE = 0.9  # a bulk action starts from the model's class only when 90% of the group is predicted so
 BULK_CONFIDENCE = 0.9  # ... with a mean confidence of 0.9 on those items
 
@@ -151,7 +151,7 @@ class Session:
     def label(self, rows: np.ndarray | list[int], class_name: str, source: str = "bulk") -> int:
         """Give every item in ``rows`` the class ``class_name`` in one stored action; returns the count."""
         rows = np.sort(np.asarray(rows, dtype=np.int64))
-        rows = rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows  # np.unique's hash: 20x slower
+        rows = rows[np.r_[True, rows[1:] != rows[:-1]]] if len(rows) else rows  # sorted: cheaper than np.unique's hash
         return self.label_each(rows, [class_name] * len(rows), source)
 
     def label_each(self, rows: np.ndarray | list[int], class_names: list[str], source: str) -> int:
@@ -519,8 +519,8 @@ class Session:
 
     def look_alikes(self, row: int, n: int = LOOK_ALIKES) -> np.ndarray:
         """An unlabeled item followed by its ``n`` nearest unlabeled items: a queue item the annotator can label
-        together with its look-alikes in one action when they all show the same class (``human_effort``: after
-        the lassos, 154 decisions to the target instead of 214, medians of 3 seeds)."""
+        together with its look-alikes in one action when they all show the same class: fewer decisions after the
+        lassos than one item at a time (``benchmarks/human_effort.py``)."""
         row = int(row)
         if not 0 <= row < len(self.X):
             raise ValueError(f"row must lie in 0..{len(self.X) - 1}; got {row}.")

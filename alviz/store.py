@@ -356,7 +356,7 @@ class Store:
 
     def _plain(self, stmt) -> list[tuple]:
         """The rows as the driver gives them, for columns that need no conversion (integers and strings; not
-        dates, which SQLite stores as text): 3x faster than SQLAlchemy's rows at 50k events."""
+        dates, which SQLite stores as text): SQLAlchemy's row objects dominated a read of a long event log."""
         with self.engine.connect() as conn:
             return conn.execute(stmt).cursor.fetchall()
 
@@ -571,7 +571,7 @@ class Store:
                 who = repeat(annotators) if isinstance(annotators, str) else annotators
                 when = repeat(stamp) if given_at is None else [stamp if t is None else to_db(t) for t in given_at]
                 # psycopg 3 pipelines an executemany; on PostgreSQL the per-row foreign-key checks dominate anyway
-                # (COPY measured 1.4x, arrays through unnest no better)
+                # (COPY and arrays through unnest measured no clear gain)
                 rows = zip(repeat(project_id), repeat(aid), item_ids, labels, who, repeat(source), when)
                 if imported_from is not None:
                     rows = (row + (origin,) for row, origin in zip(rows, imported_from, strict=True))

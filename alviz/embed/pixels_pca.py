@@ -13,8 +13,8 @@ DEFAULTS = {"n_components": 50, "seed": 0}
 # 2: rows are the exact projection onto the fitted basis (transform), as the mirrored view's are
 # 3: the basis is fitted on at most FIT_SAMPLE images (a seeded sample), so that one fit serves any engine and size
 VERSION = 3
-# 50 components fitted on 20k of Fashion-MNIST's 60k training images explain 86.23% of the 60k's pixel variance,
-# a fit on all 60k 86.27%; and the fit stays seconds however large the pool (1M images would need 3 GB of floats).
+# A basis fitted on a 20k sample explains as much of a large pool's variance as one fitted on all of it
+# (benchmarks/README.md), and the fit stays seconds however large the pool (a 1M pool's pixels do not fit twice).
 FIT_SAMPLE = 20_000
 
 
