@@ -69,7 +69,7 @@ def test_fashion_mnist_subset_is_balanced_and_matches_the_sample_ids():
 
 
 def test_fashion_mnist_missing_files_say_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", tmp_path)
+    monkeypatch.setattr(datasets.builtin, "FASHION_MNIST_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         load_fashion_mnist()
 
@@ -349,8 +349,8 @@ def test_an_unchanged_folder_reloads_without_decoding_and_any_change_decodes_aga
     for i in range(4):
         _png(folder / "cat" / f"{i}.png", value=(30 * i, 0, 0))
     decoded = []
-    real = datasets._image_to_array
-    monkeypatch.setattr(datasets, "_image_to_array", lambda p, size: decoded.append(p.name) or real(p, size))
+    real = datasets.folders.image_to_array
+    monkeypatch.setattr(datasets.folders, "image_to_array", lambda p, size: decoded.append(p.name) or real(p, size))
     seen = []
 
     first = load_image_folder(folder, size=8, progress=lambda f, msg: seen.append((f, msg)))
