@@ -1,11 +1,11 @@
-"""Query strategies: k distinct unlabeled indices, seeded, and the most ambiguous item first."""
+"""Query strategies: the registry's names, select's checks, and the most ambiguous item first (the contract every
+strategy keeps is in test_strategy_contract.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from alviz.model import Learner
 from alviz.strategies import REGISTRY, QueryContext, select
 
 UNCERTAINTY = ["entropy", "margin", "least_confidence"]
@@ -34,26 +34,6 @@ def context(n: int = 10, labeled_rows=(0, 1), proba: np.ndarray | None = None) -
     return QueryContext(X=X, labeled=labeled, y=y, proba=proba)
 
 
-def full_context(n_per_class: int = 10, labeled_rows=(0, 1, 10, 11, 20, 21), fitted: bool = True) -> QueryContext:
-    """Three noisy clusters with everything a strategy may ask for: a fitted model, its probabilities, a
-    committee of three models (before the first model: none of those) and a stand-in for the embedding of the
-    mirrored images (consistency)."""
-    rng = np.random.default_rng(0)
-    truth = np.repeat(np.arange(3), n_per_class)
-    X = (np.eye(3, 4)[truth] * 4 + rng.normal(size=(len(truth), 4))).astype(np.float32)
-    labeled = np.zeros(len(truth), dtype=bool)
-    labeled[list(labeled_rows)] = True
-    y = np.where(labeled, truth, -1)
-    X_flip = (X + rng.normal(scale=0.5, size=X.shape)).astype(np.float32)
-    if not fitted:
-        return QueryContext(X=X, labeled=labeled, y=y, X_flip=X_flip)
-    members = [Learner(3, C=C).fit(X[labeled], y[labeled]) for C in (0.1, 1.0, 10.0)]
-    committee = np.stack([m.predict_proba(X) for m in members])
-    return QueryContext(
-        X=X, labeled=labeled, y=y, proba=committee[1], committee_proba=committee, model=members[1], X_flip=X_flip
-    )
-
-
 def confident_proba(n: int = 10) -> np.ndarray:
     """Every item confidently class 0 (0.95 / 0.03 / 0.02)."""
     return np.tile(np.array([0.95, 0.03, 0.02], dtype=np.float32), (n, 1))
@@ -63,36 +43,10 @@ def test_registry_holds_every_name_of_the_contract():
     assert set(CONTRACT_NAMES) <= set(REGISTRY)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_every_strategy_returns_k_distinct_unlabeled_indices(name):
-    ctx = full_context()
-    picked = select(name, ctx, 5, rng=0)
-    assert len(picked) == 5 and len(set(picked.tolist())) == 5 and not ctx.labeled[picked].any()
-
-
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_every_strategy_works_before_the_first_model(name):
-    ctx = full_context(fitted=False)
-    picked = select(name, ctx, 5, rng=0)
-    assert len(set(picked.tolist())) == 5 and not ctx.labeled[picked].any()
-
-
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_same_seed_gives_the_same_indices(name):
-    ctx = full_context()
-    assert select(name, ctx, 4, rng=7).tolist() == select(name, ctx, 4, rng=7).tolist()
-
-
 @pytest.mark.parametrize("name", ["random", *UNCERTAINTY])
 def test_ties_are_broken_by_the_seed(name):
     ctx = context(n=30, proba=np.full((30, 3), 1 / 3, dtype=np.float32))  # every item equally uncertain
     assert select(name, ctx, 4, rng=1).tolist() != select(name, ctx, 4, rng=2).tolist()
-
-
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_asking_for_at_least_what_is_left_returns_all_that_is_left(name):
-    ctx = full_context(n_per_class=2, labeled_rows=(0, 2, 4))
-    assert sorted(select(name, ctx, 10, rng=0).tolist()) == [1, 3, 5]
 
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, "3"])

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from alviz import scores
-from alviz.strategies import QueryContext, clustering, register
+from alviz.strategies import clustering
+from alviz.strategies.base import QueryContext, register
 from alviz.strategies.diversity import cluster, typiclust
 
 CANDIDATES_PER_PICK = 10  # diverse margin looks at the 10·k most uncertain items
@@ -121,7 +122,13 @@ def diverse_margin(
     return picked[np.argsort(-unc[picked], kind="stable")][:k]
 
 
-@register("auto")
+@register(
+    "auto",
+    needs=("proba",),
+    description="typical items of uncovered clusters while classes or regions of the pool have no label, "
+    "diverse uncertain items everywhere else",
+    rank=0,
+)
 def auto(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Diverse margin, with a share of typical items of uncovered clusters while classes or regions have no
     label; TypiClust before the first model (see the module doc)."""

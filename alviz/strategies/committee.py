@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alviz.strategies import QueryContext, register, require_committee, top_k_unlabeled
+from alviz.strategies.base import QueryContext, register, require_committee, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 
@@ -27,7 +27,12 @@ def kl_consensus_score(committee_proba: np.ndarray) -> np.ndarray:
     return (p * (np.log(p) - np.log(mean))).sum(axis=2).mean(axis=0)
 
 
-@register("vote_entropy")
+@register(
+    "vote_entropy",
+    needs=("proba", "committee"),
+    description="items on which a committee of models splits its votes most evenly",
+    rank=120,
+)
 def vote_entropy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Items whose committee votes split most evenly (random before a model)."""
     if ctx.proba is None and ctx.committee_proba is None:
@@ -35,7 +40,12 @@ def vote_entropy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndar
     return top_k_unlabeled(vote_entropy_score(require_committee(ctx, "vote_entropy")), ctx.labeled, k, rng)
 
 
-@register("kl_consensus")
+@register(
+    "kl_consensus",
+    needs=("proba", "committee"),
+    description="items where the committee members' predictions lie farthest from their consensus",
+    rank=130,
+)
 def kl_consensus(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Items where members' distributions lie farthest from the consensus (random before a model)."""
     if ctx.proba is None and ctx.committee_proba is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alviz.strategies import QueryContext, register, top_k_unlabeled
+from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 EPS = 1e-6  # probabilities are clipped here before the logs: a class both models rule out adds nothing
@@ -64,7 +64,12 @@ def consistency_score(proba: np.ndarray, model, X_flip: np.ndarray) -> np.ndarra
     return symmetric_kl(proba, model.predict_proba(X_flip))
 
 
-@register("consistency")
+@register(
+    "consistency",
+    needs=("proba", "model", "flip"),
+    description="items whose prediction changes most when the image is mirrored (image pools only)",
+    rank=110,
+)
 def consistency(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Top-k unlabeled items by flip disagreement (random before a model); image pools only."""
     X_flip = require_flip(ctx)

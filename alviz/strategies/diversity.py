@@ -15,7 +15,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from alviz import scores
-from alviz.strategies import QueryContext, clustering, register, top_k_unlabeled
+from alviz.strategies import clustering
+from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 CHUNK = 1024
@@ -59,7 +60,12 @@ def egl_score(proba: np.ndarray, feats: np.ndarray) -> np.ndarray:
     return (p * per_label).sum(axis=1) * norms
 
 
-@register("egl")
+@register(
+    "egl",
+    needs=("proba", "model"),
+    description="items whose label, whatever it is, would change the model most (expected gradient length)",
+    rank=90,
+)
 def egl(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Items whose label, whatever it turns out to be, would move the model most (random before a model)."""
     if ctx.proba is None:
@@ -79,7 +85,11 @@ def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(best, 0.0)
 
 
-@register("kcenter")
+@register(
+    "kcenter",
+    description="items farthest from everything labeled, so that the labels cover the pool (core-set)",
+    rank=70,
+)
 def kcenter(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Greedy core-set: repeatedly the unlabeled item farthest from everything labeled or picked, among a
     uniform sample of at most CANDIDATES unlabeled items (distances to at most MAX_REFERENCE labeled ones)."""
@@ -108,7 +118,12 @@ def kcenter(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     return cand[np.asarray(picked)]
 
 
-@register("badge")
+@register(
+    "badge",
+    needs=("proba", "model"),
+    description="uncertain items that also differ from one another (k-means++ on gradient embeddings)",
+    rank=60,
+)
 def badge(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """BADGE: k-means++ seeding over gradient embeddings g = (p - e_ŷ) ⊗ x.
 
@@ -184,7 +199,12 @@ def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: i
     return store[key]
 
 
-@register("density_entropy")
+@register(
+    "density_entropy",
+    needs=("proba",),
+    description="uncertain items of dense regions before outliers (entropy weighted by representativeness)",
+    rank=80,
+)
 def density_entropy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Entropy weighted by representativeness, so that outliers do not crowd out typical doubts.
 
@@ -211,7 +231,11 @@ def min_sqdist_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-@register("typiclust")
+@register(
+    "typiclust",
+    description="the most typical item of each of the largest clusters without a label: for the first labels",
+    rank=20,
+)
 def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """TypiClust (Hacohen et al., 2022): for tiny budgets, the most typical item of each of the largest
     clusters that hold no label yet. Clusters: k-means with (labeled + k) centers over a sample of at most

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from alviz import scores
 from alviz.model import Learner, one_blas_thread
-from alviz.strategies import QueryContext, register
+from alviz.strategies.base import QueryContext, register
 from alviz.strategies.diversity import cluster, typiclust
 from alviz.strategies.uncertainty import margin
 
@@ -147,7 +147,12 @@ def diverse_top(score: np.ndarray, ctx: QueryContext, k: int, rng: np.random.Gen
     return picked[np.argsort(-score[picked], kind="stable")][:k]
 
 
-@register("loss_prediction")
+@register(
+    "loss_prediction",
+    needs=("proba", "model"),
+    description="items where a small head trained on out-of-fold losses predicts the highest loss",
+    rank=100,
+)
 def loss_prediction(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Unlabeled items of highest predicted loss, a little spread (see module doc; falls back while labels are few)."""
     if ctx.proba is None or ctx.model is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from alviz.model import Learner
-from alviz.strategies import QueryContext, register, top_k_unlabeled
+from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 
@@ -31,7 +31,12 @@ def svm_of(ctx: QueryContext) -> Learner | None:
     return Learner(n_classes, kind="svm").fit(ctx.X[ctx.labeled], ys)
 
 
-@register("svm_margin")
+@register(
+    "svm_margin",
+    needs=("model",),
+    description="items nearest a linear SVM's boundary",
+    rank=140,
+)
 def svm_margin(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """The k unlabeled items nearest a one-vs-rest hyperplane of a linear SVM (random before two classes)."""
     svm = svm_of(ctx)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from alviz import scores
-from alviz.strategies import QueryContext, Strategy, register, top_k_unlabeled
+from alviz.strategies.base import QueryContext, Strategy, register, top_k_unlabeled
 
 
-@register("random")
+@register("random", description="a uniform sample of the unlabeled items: the baseline to beat", rank=10)
 def random(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform sample of the unlabeled items: the baseline every other strategy must beat."""
     return rng.choice(np.flatnonzero(~ctx.labeled), size=k, replace=False)
@@ -27,6 +27,12 @@ def _make(name: str) -> Strategy:
     return strategy
 
 
-least_confidence = register("least_confidence")(_make("least_confidence"))
-margin = register("margin")(_make("margin"))
-entropy = register("entropy")(_make("entropy"))
+least_confidence = register(
+    "least_confidence", needs=("proba",), description="items whose most likely class is least likely", rank=50
+)(_make("least_confidence"))
+margin = register("margin", needs=("proba",), description="items whose two most likely classes are closest", rank=30)(
+    _make("margin")
+)
+entropy = register(
+    "entropy", needs=("proba",), description="items whose predicted classes are most evenly spread", rank=40
+)(_make("entropy"))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from alviz.strategies import QueryContext, register, top_k_unlabeled
+from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 STEPS = 100  # optimizer steps of the VAE and of the discriminator each (200 and 300 picked worse in the test
@@ -116,7 +116,11 @@ def _train_and_score(X, lab, unl, batch, seed, rng, steps, progress) -> np.ndarr
     return out
 
 
-@register("vaal")
+@register(
+    "vaal",
+    description="items a discriminator is surest your labels do not cover (trains a small VAE, a second or two)",
+    rank=150,
+)
 def vaal(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """The k items VAAL's discriminator is surest are unlabeled (random before the first label)."""
     if not ctx.labeled.any():
