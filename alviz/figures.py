@@ -66,6 +66,34 @@ def suggestion_figure(rows: list[dict]) -> go.Figure:
     return fig
 
 
+def stability_figure(stabilities: list[float], threshold: float = 0.99) -> go.Figure:
+    """The share of predictions that changed from one round to the next (``Session.stability_curve`` gives the
+    share that stayed), from round 2 on, with the line under which ``insight.stop_advice`` says stop."""
+    rounds = list(range(2, len(stabilities) + 2))
+    fig = go.Figure(go.Scatter(x=rounds, y=[1 - s for s in stabilities], mode="lines+markers"))
+    fig.add_hline(y=1 - threshold, line_dash="dot", annotation_text=f"stop line ({1 - threshold:.0%})")
+    return _small_share_chart(fig, "round", "d", "share of predictions that changed")
+
+
+def coverage_figure(n_labels: list[int], coverage: list[float]) -> go.Figure:
+    """The share of the pool near a label (``insight.coverage``) against the number of labels, round by round."""
+    fig = go.Figure(go.Scatter(x=n_labels, y=coverage, mode="lines+markers", name="overall"))
+    return _small_share_chart(fig, "labels", ",d", "pool near a label")
+
+
+def _small_share_chart(fig: go.Figure, x_title: str, x_format: str, y_title: str) -> go.Figure:
+    """The layout of the Train page's half-width charts of a share (0-100%)."""
+    fig.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        xaxis_title=x_title,
+        xaxis_tickformat=x_format,
+        yaxis_title=y_title,
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
 def confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
     """Row-normalized confusion matrix (true class down, predicted across), counts on hover."""
     totals = cm.sum(axis=1, keepdims=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alviz.figures import confusion_figure, learning_curve_figure
+from alviz.figures import confusion_figure, coverage_figure, learning_curve_figure, stability_figure
 from alviz.gallery import montage
 
 
@@ -18,6 +18,19 @@ def test_confusion_figure_is_row_normalized_and_drops_classes_without_test_items
     cm = np.array([[3, 1, 0], [0, 0, 0], [0, 2, 2]])
     heat = confusion_figure(cm, ["a", "b", "c"]).data[0]
     assert list(heat.y) == ["a", "c"] and np.asarray(heat.z).tolist() == [[0.75, 0.25, 0.0], [0.0, 0.5, 0.5]]
+
+
+def test_stability_figure_plots_the_share_that_changed_from_round_two_with_the_stop_line():
+    fig = stability_figure([0.9, 0.995, 1.0])
+    (line,) = fig.data
+    assert list(line.x) == [2, 3, 4] and np.allclose(line.y, [0.1, 0.005, 0.0])
+    (stop,) = fig.layout.shapes
+    assert stop.y0 == stop.y1 == pytest.approx(0.01) and fig.layout.annotations[0].text == "stop line (1%)"
+
+
+def test_coverage_figure_plots_coverage_against_labels():
+    (line,) = coverage_figure([10, 20], [0.3, 0.5]).data
+    assert list(line.x) == [10, 20] and list(line.y) == [0.3, 0.5]
 
 
 # ------------------------------------------------------------------------------------------------ montage

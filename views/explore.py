@@ -10,13 +10,14 @@ import streamlit as st
 
 from alviz import neighbors
 from alviz.figures import LAYER_COLORS
-from alviz.gallery import montage
 from alviz.mapframe import Coloring, Ring, class_coloring, value_coloring
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
+from views.panels.actions import label_action, undo_button
+from views.panels.items import show_items
 from views.panels.map import clear_selection, picked_row, point_map, remounted, selected_rows
-from views.panels.shared import get_projector, pca_map, require_session, undo_button
+from views.panels.shared import get_projector, pca_map, require_session
 
 COLOR_BY = {
     "Label": "label",
@@ -132,16 +133,18 @@ def _label_form(rows: np.ndarray, key: str, what: str) -> None:
     )
     name = st.text_input("New class name", key=f"{key}_new_class") if choice == NEW_CLASS else choice
     if st.button(f"Label {len(rows):,} {what}", type="primary", key=f"{key}_label", disabled=not name):
-        try:
-            n = sess.label(rows, name, source="bulk")
-        except (ValueError, StoreError) as exc:  # StoreError: the database is away; nothing was written
-            st.error(md(str(exc)))
-        else:
-            st.session_state["toast"] = f"Labeled {n:,} items as “{md(name)}”."
-            st.session_state.pop("similar", None)
-            if key == "bulk":
-                clear_selection("map")
-            st.rerun()
+        label_action(
+            lambda: sess.label(rows, name, source="bulk"),
+            lambda n: f"Labeled {n:,} items as “{md(name)}”.",
+            then=lambda: _labeled(key),
+        )
+
+
+def _labeled(key: str) -> None:
+    """After a bulk label: the similar items were found for the old labels; a labeled lasso is done."""
+    st.session_state.pop("similar", None)
+    if key == "bulk":
+        clear_selection("map")
 
 
 def _picked_panel() -> None:
@@ -154,10 +157,7 @@ def _picked_panel() -> None:
     if sess.predicted is not None:
         text += f" · model: {md(sess.class_names[sess.predicted[row]])}"
     st.caption(text)
-    if pool.images is not None:
-        st.image(montage(pool.images[[row]], columns=1, scale=4))
-    elif pool.texts is not None:
-        st.text(str(pool.texts[row])[:500])
+    show_items(pool, [row], scale=4, chars=500, ids=False)  # the id is in the caption
 
 
 def _selection_panel(rows: np.ndarray) -> None:
@@ -199,14 +199,7 @@ def _gallery(rows: np.ndarray) -> None:
     shown = rows
     if len(rows) > GALLERY_MAX:  # an even sample of the selection, not just its first rows
         shown = np.sort(np.random.default_rng(0).choice(rows, GALLERY_MAX, replace=False))
-    caption = f"{len(shown)} of {len(rows)}" if len(shown) < len(rows) else None
-    if pool.images is not None:
-        st.image(montage(pool.images[shown], columns=10, scale=2), caption=caption)
-    elif pool.texts is not None:
-        for r in shown[:20]:
-            st.text(str(pool.texts[r])[:200])
-    else:
-        st.dataframe({"id": pool.ids[shown]}, height=240)
+    show_items(pool, shown, caption=f"{len(shown)} of {len(rows)}" if len(shown) < len(rows) else None)
 
 
 @st.fragment
@@ -273,13 +266,10 @@ def _edit_classes() -> None:
         else:
             new = st.selectbox("Into", [n for n in sess.class_names if n != old], key="edit_into")
         if st.button(mode, key="edit_apply", disabled=not new):
-            try:
-                n = sess.rename_class(old, new) if mode == "Rename" else sess.merge_classes(old, new)
-            except (ValueError, StoreError) as exc:
-                st.error(md(str(exc)))
-            else:
-                st.session_state["toast"] = f"{n} items moved from “{md(old)}” to “{md(new)}”; undo reverts it."
-                st.rerun()
+            label_action(
+                lambda: sess.rename_class(old, new) if mode == "Rename" else sess.merge_classes(old, new),
+                lambda n: f"{n} items moved from “{md(old)}” to “{md(new)}”; undo reverts it.",
+            )
         st.caption("To split a class, lasso part of it and label that part with a new class.")
 
 

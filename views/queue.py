@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from alviz.gallery import montage
 from alviz.markup import md
 from alviz.session import LOOK_ALIKES, Session
-from alviz.store import StoreError
+from views.panels.actions import label_action, undo_button
+from views.panels.items import item_card, show_items
 from views.panels.keys import last_key
 from views.panels.qc import SAVED, blind_picker, qc_grid, qc_header, qc_order
-from views.panels.shared import item_card, require_session, strategy_names, undo_button
+from views.panels.shared import require_session, strategy_names
 
 sess: Session = require_session()
 pool = sess.pool
@@ -76,25 +76,7 @@ def _why(row: int) -> None:
     st.caption(
         "Nearest labeled items: " + " · ".join(f"{md(n['label'])} (distance {n['distance']:.2f})" for n in neighbors)
     )
-    if pool.images is not None:
-        st.image(montage(pool.images[[n["row"] for n in neighbors]], columns=len(neighbors), scale=2))
-
-
-def _answer_source(name: str, suggestion: int | None) -> str:
-    """accepted / corrected when a suggestion was shown (the Train page's suggestion accuracy), else queue."""
-    if suggestion is None:
-        return "queue"
-    return "accepted" if name == sess.class_names[suggestion] else "corrected"
-
-
-def _store(row: int, name: str, source: str) -> bool:
-    """Store one answer; False (with the reason shown) when the store refused it."""
-    try:
-        sess.label([row], name, source=source)
-    except (ValueError, StoreError) as exc:
-        st.error(md(exc))
-        return False
-    return True
+    show_items(pool, [n["row"] for n in neighbors], columns=len(neighbors), chars=0, ids=False)  # named above
 
 
 def _controls(row: int, show_suggestion: bool = True) -> None:
@@ -105,8 +87,7 @@ def _controls(row: int, show_suggestion: bool = True) -> None:
         if show_suggestion:
             st.markdown(f"Suggestion: **{md(name)}** ({proba[row, suggestion]:.0%})")
         if st.button(f"Accept {md(name)}", key=f"accept_{row}", type="primary"):
-            _store(row, name, "accepted")
-            st.rerun()
+            label_action(lambda: sess.answer(row, name, suggestion))
     options = list(sess.class_names) or ["(type a class on the Explore page first)"]
     # without a model nothing is preselected: "Set label" must not store a class nobody chose
     pick = st.selectbox(
@@ -118,8 +99,7 @@ def _controls(row: int, show_suggestion: bool = True) -> None:
         label_visibility="collapsed",
     )
     if st.button("Set label", key=f"set_{row}", disabled=not sess.class_names or pick is None):
-        _store(row, pick, _answer_source(pick, suggestion))
-        st.rerun()
+        label_action(lambda: sess.answer(row, pick, suggestion))
 
 
 def _focus(row: int, blind: bool = False) -> None:
@@ -136,14 +116,12 @@ def _focus(row: int, blind: bool = False) -> None:
             st.session_state["toast"] = f"Ignored “{md(key)}”: it was pressed for id {md(press['item'])}."
             st.rerun()
         if key == "Enter" and suggestion is not None:
-            if _store(row, sess.class_names[suggestion], "accepted"):
-                st.session_state["toast"] = f"Enter: id {md(item)} → {md(sess.class_names[suggestion])}"
-                st.rerun()
+            name = sess.class_names[suggestion]
+            label_action(lambda: sess.answer(row, name, suggestion), f"Enter: id {md(item)} → {md(name)}")
         elif key in digits:
             name = sess.class_names[digits.index(key)]
-            if _store(row, name, "qc" if blind else _answer_source(name, suggestion)):
-                st.session_state["toast"] = f"{key}: id {md(item)} → {md(name)}" + (f". {SAVED}" if blind else "")
-                st.rerun()
+            said = f"{key}: id {md(item)} → {md(name)}" + (f". {SAVED}" if blind else "")
+            label_action(lambda: sess.answer(row, name, suggestion, blind=blind), said)
         elif key == "s" and blind:
             st.session_state["qc_skipped"] = [*(r for r in st.session_state.get("qc_skipped", []) if r != row), row]
             st.rerun()
@@ -154,10 +132,7 @@ def _focus(row: int, blind: bool = False) -> None:
     with st.container(border=True):
         left, right = st.columns([1, 3])
         with left:
-            if pool.images is not None:
-                st.image(montage(pool.images[[row]], columns=1, scale=8, pad=0))
-            elif pool.texts is not None:
-                st.text(str(pool.texts[row])[:600])
+            show_items(pool, [row], scale=8, pad=0, chars=600, ids=False)  # the id is on the right
         with right:
             st.caption(f"Now{' (quality check)' if blind else ''}: id {md(pool.ids[row])}")
             if suggestion is not None:
@@ -189,12 +164,7 @@ def _look_alikes(row: int) -> None:
             f"This item (first) and the {len(group) - 1} unlabeled items nearest to it in the embedding. "
             "When they all show one class, label them in one action; when not, answer the item alone above."
         )
-        if pool.images is not None:
-            st.image(montage(pool.images[group], columns=10, scale=3))
-        elif pool.texts is not None:
-            st.dataframe({"text": [str(pool.texts[r])[:200] for r in group]}, hide_index=True)
-        else:  # vectors only: nothing to look at but the ids
-            st.caption(" · ".join(md(pool.ids[r]) for r in group))
+        show_items(pool, group, scale=3)
         if not sess.class_names:
             st.caption("Label a class on the Explore page first.")
             return
@@ -209,13 +179,9 @@ def _look_alikes(row: int) -> None:
             help="Starts empty unless at least 90% of the group is predicted one class with mean confidence >= 0.9.",
         )
         if right.button(f"Label all {len(group)}", key="look_alikes_label", type="primary", disabled=not name):
-            try:
-                stored = sess.label(group, name, source="bulk")  # unverified one by one: disputable like a lasso
-            except (ValueError, StoreError) as exc:
-                st.error(md(exc))
-            else:
-                st.session_state["toast"] = f"Labeled {stored:,} items as “{md(name)}”."
-                st.rerun()
+            label_action(  # unverified one by one: disputable like a lasso, hence "bulk"
+                lambda: sess.label(group, name, source="bulk"), lambda n: f"Labeled {n:,} items as “{md(name)}”."
+            )
 
 
 if qc_box is not None:
@@ -234,13 +200,8 @@ if proba is not None:
         key="bulk_accept",
         help="One action for the whole page: correct the wrong ones first. Undo reverts it whole.",
     ):
-        try:
-            sess.label_each(shown, [sess.class_names[c] for c in proba[shown].argmax(axis=1)], "accepted")
-        except (ValueError, StoreError) as exc:
-            st.error(md(exc))
-        else:
-            st.session_state["toast"] = f"Accepted {len(shown)} suggestions."
-            st.rerun()
+        suggested = [sess.class_names[c] for c in proba[shown].argmax(axis=1)]
+        label_action(lambda: sess.label_each(shown, suggested, "accepted"), f"Accepted {len(shown)} suggestions.")
 rest = queue if qc else queue[1:]  # under quality checks the keys are theirs: the queue is answered by mouse
 if rest:
     st.caption("The queue (keys resume after the quality checks)" if qc else "Up next (click to answer out of order)")

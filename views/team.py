@@ -11,6 +11,8 @@ import streamlit as st
 from alviz import export, team
 from alviz.markup import md
 from alviz.session import Session
+from alviz.store import Store
+from views.panels.items import show_items
 from views.panels.shared import require_session
 
 sess: Session = require_session()
@@ -20,13 +22,14 @@ st.caption(f"Project **{md(sess.project)}** · you are **{md(sess.annotator)}**"
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the team's labels…")
-def _derived(url: str, project_id: int, revision: tuple[int, int]) -> tuple:
-    """Conflicts, the annotator table and agreement: recomputed only when someone labeled (``revision``)."""
-    conflicts = team.conflicts(store, project_id)
-    return conflicts, team.annotator_table(store, project_id, conflicts), team.agreement(store, project_id)
+def _derived(_store: Store, url: str, project_id: int, revision: tuple[int, int]) -> tuple:
+    """Conflicts, the annotator table and agreement: recomputed only when someone labeled (``revision``);
+    the store's ``url`` keys it in the store's place."""
+    conflicts = team.conflicts(_store, project_id)
+    return conflicts, team.annotator_table(_store, project_id, conflicts), team.agreement(_store, project_id)
 
 
-conflicts, table, ag = _derived(store.url, pid, store.revision(pid))
+conflicts, table, ag = _derived(store, store.url, pid, store.revision(pid))
 
 
 def _num(x: float, pct: bool = False) -> str:
@@ -92,10 +95,7 @@ else:
     )
     chosen = conflicts[pick]
     rows = sess.pool.index_of([chosen.item_id])
-    if len(rows) and sess.pool.images is not None:
-        st.image(sess.pool.images[rows[0]], width=112)
-    elif len(rows) and sess.pool.texts is not None:
-        st.text(str(sess.pool.texts[rows[0]])[:500])
+    show_items(sess.pool, rows[:1], scale=1, pad=0, width=112, chars=500, ids=False)  # the id is chosen above
     options = chosen.candidates + [n for n in sess.class_names if n not in chosen.candidates]
     label = st.selectbox("Resolve to", options, key="resolve_label")
     a, b = st.columns(2)

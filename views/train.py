@@ -12,23 +12,28 @@ from alviz.session import NothingNewError, Session
 from alviz.simulate import random_baseline
 from views.panels.difficulty import difficulty_panel
 from views.panels.review import coverage_panel, disputed_panel, provenance_panel, stopping_panel
-from views.panels.shared import db_url, require_session
+from views.panels.shared import require_session
 
 sess: Session = require_session()
+embedding = f"{sess.pool.content_hash()}-{sess.embedding_method}"  # keys the caches below with the pool
 
 
 @st.cache_data(show_spinner="Simulating the random baseline…", max_entries=16)
-def _random_baseline(pool_hash: str, method: str, sizes: tuple[int, ...]) -> tuple[list[float], list[float]]:
-    test = sess.pool.test
-    keep, tkeep = sess.pool.y_true >= 0, test.y_true >= 0
-    return random_baseline(sess.X[keep], sess.pool.y_true[keep], sess.X_test[tkeep], test.y_true[tkeep], sizes)
+def _random_baseline(_sess: Session, embedding: str, sizes: tuple[int, ...]) -> tuple[list[float], list[float]]:
+    """Keyed by the pool and embedding (``embedding``) in place of the session, which cannot be hashed."""
+    pool, test = _sess.pool, _sess.pool.test
+    keep, tkeep = pool.y_true >= 0, test.y_true >= 0
+    return random_baseline(_sess.X[keep], pool.y_true[keep], _sess.X_test[tkeep], test.y_true[tkeep], sizes)
 
 
 @st.cache_data(show_spinner="Replaying past rounds…", max_entries=8)
-def _past_rounds(db: str, project: str, rounds: tuple[str, ...]) -> tuple[list[np.ndarray], list[float]]:
-    """Labels at each past round and the stability curve: past rounds never change, so key on them."""
-    past = sess.labels_at_rounds()
-    return past, sess.stability_curve(past)
+def _past_rounds(
+    _sess: Session, db: str, project: str, embedding: str, rounds: tuple[str, ...]
+) -> tuple[list[np.ndarray], list[float]]:
+    """Labels at each past round and the stability curve (refit on ``embedding``): past rounds never change,
+    so the database, project and round times key them in place of the session."""
+    past = _sess.labels_at_rounds()
+    return past, _sess.stability_curve(past)
 
 
 st.header("Train")
@@ -75,7 +80,7 @@ if points:
     if other_points:
         curves[other_name] = tuple(map(list, zip(*other_points, strict=True)))
     if show_baseline and st.toggle("Compare with random labels (simulated)", value=True, key="baseline"):
-        mean, _ = _random_baseline(sess.pool.content_hash(), sess.embedding_method, tuple(x))
+        mean, _ = _random_baseline(sess, embedding, tuple(x))
         curves["random labels (simulated, 3 runs)"] = (list(x), mean)
     st.plotly_chart(learning_curve_figure(curves, y_title=metric), key="curve")
     st.caption(
@@ -109,7 +114,8 @@ if suggested:
     )
 
 if sess.model is not None:
-    past, stabilities = _past_rounds(db_url(), sess.project, tuple(str(h["created_at"]) for h in history))
+    when = tuple(str(h["created_at"]) for h in history)
+    past, stabilities = _past_rounds(sess, sess.store.url, sess.project, embedding, when)
     left, right = st.columns(2)
     with left:
         stopping_panel(sess, stabilities)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from alviz.gallery import montage
 from alviz.markup import md
 from alviz.session import Session
+from views.panels.items import show_items
 
 HARDEST_SHOWN = 10
 
@@ -75,8 +75,7 @@ def difficulty_panel(sess: Session) -> None:
     if not len(rows):
         st.caption("Every item of this cluster is labeled.")
         return
-    if sess.pool.images is not None:
-        st.image(montage(sess.pool.images[rows], columns=len(rows), scale=2))
+    show_items(sess.pool, rows, columns=len(rows))
     if st.button(f"Queue its {len(rows)} hardest unlabeled items", key="queue_hardest"):
         st.session_state["queue"] = rows.tolist()
         st.session_state["queue_from"] = f"difficulty (cluster {int(choice)})"

@@ -4,6 +4,7 @@ credentials file named by ``ALVIZ_CREDENTIALS``, else a free-text name (one loca
 
 from __future__ import annotations
 
+import getpass
 import math
 import os
 import sqlite3
@@ -44,12 +45,19 @@ def signed_in_user() -> str | None:
     return None
 
 
+def annotator() -> str:
+    """Who labels: the signed-in user where logins are on, else the sidebar's free text."""
+    if auth_mode() != "open":
+        return signed_in_user() or "anonymous"
+    if "annotator" not in st.session_state:
+        st.session_state["annotator"] = os.environ.get("ALVIZ_ANNOTATOR") or getpass.getuser() or "anonymous"
+    return st.session_state["annotator"].strip() or "anonymous"
+
+
 def identity_sidebar() -> str | None:
     """Draw the identity part of the sidebar; returns the annotator, or None while a login is required."""
     mode = auth_mode()
     if mode == "open":
-        from views.panels.shared import annotator
-
         annotator()  # seeds the default before the widget reads it
         st.text_input("Annotator", key="annotator", help="Stored with every label you give.")
         return annotator()

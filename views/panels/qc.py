@@ -12,7 +12,8 @@ import streamlit as st
 from alviz.markup import md
 from alviz.session import Session
 from alviz.store import StoreError
-from views.panels.shared import item_card
+from views.panels.actions import label_action
+from views.panels.items import item_card
 
 SHOWN = 4  # after the keyboard card
 SAVED = "Saved as your second opinion; the current label stays until a reviewer settles any disagreement."
@@ -59,10 +60,5 @@ def blind_picker(sess: Session, row: int) -> None:
         label_visibility="collapsed",
     )
     if st.button("Set label", key=f"qc_set_{row}", disabled=pick is None):
-        try:
-            sess.label([row], pick, source="qc")
-        except (ValueError, StoreError) as exc:
-            st.error(md(exc))
-        else:
-            st.session_state["toast"] = f"id {md(sess.pool.ids[row])} → {md(pick)}. {SAVED}"
-            st.rerun()
+        said = f"id {md(sess.pool.ids[row])} → {md(pick)}. {SAVED}"
+        label_action(lambda: sess.answer(row, pick, None, blind=True), said)

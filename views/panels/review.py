@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from alviz import insight, provenance
-from alviz.figures import source_curves_figure
-from alviz.gallery import montage
+from alviz.figures import coverage_figure, source_curves_figure, stability_figure
 from alviz.markup import md
 from alviz.session import Session
-from views.panels.shared import db_url
+from views.panels.actions import label_action
+from views.panels.items import show_items
 
 DISPUTED_SHOWN = 12
 
@@ -25,18 +26,7 @@ def stopping_panel(sess: Session, stabilities: list[float]) -> None:
     st.subheader("When to stop")
     advice = insight.stop_advice(stabilities)
     if stabilities:
-        rounds = list(range(2, len(stabilities) + 2))
-        fig = go.Figure(go.Scatter(x=rounds, y=[1 - s for s in stabilities], mode="lines+markers"))
-        fig.add_hline(y=0.01, line_dash="dot", annotation_text="stop line (1%)")
-        fig.update_layout(
-            height=260,
-            margin={"l": 10, "r": 10, "t": 20, "b": 10},
-            xaxis_title="round",
-            xaxis_tickformat="d",
-            yaxis_title="share of predictions that changed",
-            yaxis_tickformat=".0%",
-        )
-        st.plotly_chart(fig, key="stability")
+        st.plotly_chart(stability_figure(stabilities), key="stability")
     (st.success if advice.stop else st.caption)(advice.reason)
     st.caption(f"Measured on a fixed sample of {len(sess.stop_rows):,} items, refitting each round's model.")
 
@@ -46,18 +36,8 @@ def coverage_panel(sess: Session, labels_at_rounds: list[np.ndarray]) -> None:
     radius = _radius(sess.X, f"{sess.pool.content_hash()}-{sess.embedding_method}")
     masks = [y >= 0 for y in labels_at_rounds]
     if masks:
-        xs = [int(m.sum()) for m in masks]
-        ys = [insight.coverage(sess.X, m, radius) for m in masks]
-        fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name="overall"))
-        fig.update_layout(
-            height=260,
-            margin={"l": 10, "r": 10, "t": 20, "b": 10},
-            xaxis_title="labels",
-            xaxis_tickformat=",d",
-            yaxis_title="pool near a label",
-            yaxis_tickformat=".0%",
-        )
-        st.plotly_chart(fig, key="coverage")
+        coverage = [insight.coverage(sess.X, m, radius) for m in masks]
+        st.plotly_chart(coverage_figure([int(m.sum()) for m in masks], coverage), key="coverage")
     st.caption(
         f"An item counts as covered when a labeled item lies within {radius:.2f} of it in embedding space "
         "(the median distance between an item and its nearest neighbor)."
@@ -94,15 +74,15 @@ def disputed_panel(sess: Session) -> None:
         row = int(disputed.rows[i])
         given, pred = sess.class_names[disputed.given[i]], sess.class_names[disputed.predicted[i]]
         c = st.columns([1, 3, 2, 2], vertical_alignment="center")
-        if sess.pool.images is not None:
-            c[0].image(montage(sess.pool.images[[row]], columns=1, scale=2, pad=0))
+        with c[0]:
+            show_items(sess.pool, [row], pad=0, chars=0, ids=False)  # the id is in the next column
         c[1].text(f"{sess.pool.ids[row]}: labeled {given}; model says {pred} ({disputed.confidence[i]:.0%})")
-        if c[2].button(f"Keep {md(given)}", key=f"keep_{row}"):
-            sess.label([row], given, source="single")
-            st.rerun()
-        if c[3].button(f"Change to {md(pred)}", key=f"fix_{row}", type="primary"):
-            sess.label([row], pred, source="single")
-            st.rerun()
+        with c[2]:
+            if st.button(f"Keep {md(given)}", key=f"keep_{row}"):
+                label_action(partial(sess.label, [row], given, source="single"))
+        with c[3]:
+            if st.button(f"Change to {md(pred)}", key=f"fix_{row}", type="primary"):
+                label_action(partial(sess.label, [row], pred, source="single"))
 
 
 def provenance_panel(sess: Session) -> None:
@@ -127,7 +107,7 @@ def provenance_panel(sess: Session) -> None:
     if n_rounds == 0:
         return
     embedding = f"{sess.pool.content_hash()}-{sess.embedding_method}"
-    curves = _source_curves(sess, db_url(), sess.project, n_rounds, embedding)
+    curves = _source_curves(sess, sess.store.url, sess.project, n_rounds, embedding)
     st.markdown("**Learning curves by label source**")
     st.plotly_chart(source_curves_figure(curves), key="source_curves")
     st.caption(

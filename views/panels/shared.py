@@ -5,7 +5,6 @@ Only UI state lives in st.session_state; labels live in the store, reached throu
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass
 
@@ -14,12 +13,12 @@ import streamlit as st
 
 from alviz import datasets
 from alviz.embed import Embedding, available_for, embed
-from alviz.gallery import montage
 from alviz.markup import md
 from alviz.pool import Pool
 from alviz.projection import BackgroundProjector, pca_2d
 from alviz.session import Session
 from alviz.store import Store, StoreError, normalize_url
+from views.panels.identity import annotator
 
 
 @dataclass(frozen=True)
@@ -88,26 +87,6 @@ def pca_map(_X: np.ndarray, key: str) -> np.ndarray:
     return pca_2d(_X)
 
 
-def item_card(pool: Pool, row: int, scale: int = 4, chars: int = 300) -> None:
-    """One item as a small card: its image or the start of its text, then its id."""
-    if pool.images is not None:
-        st.image(montage(pool.images[[row]], columns=1, scale=scale, pad=0))
-    elif pool.texts is not None:
-        st.text(str(pool.texts[row])[:chars])
-    st.caption(f"id {md(pool.ids[row])}")
-
-
-def annotator() -> str:
-    """Who labels: the signed-in user where logins are on (views/panels/identity.py), else the sidebar's free text."""
-    from views.panels.identity import auth_mode, signed_in_user
-
-    if auth_mode() != "open":
-        return signed_in_user() or "anonymous"
-    if "annotator" not in st.session_state:
-        st.session_state["annotator"] = os.environ.get("ALVIZ_ANNOTATOR") or getpass.getuser() or "anonymous"
-    return st.session_state["annotator"].strip() or "anonymous"
-
-
 def session() -> Session | None:
     """The user's session for the chosen data, built on first use; None (with a message shown) on failure."""
     spec: DataSpec = st.session_state.setdefault("spec", default_spec())
@@ -134,20 +113,6 @@ def session() -> Session | None:
     st.session_state["session"] = sess
     st.session_state["session_key"] = key
     return sess
-
-
-def undo_button(sess: Session, key: str) -> None:
-    """One "undo my last label action" for every page that labels: the user's own last action only, restoring
-    what it replaced (an undone item goes back to where it was, e.g. the queue)."""
-    if not st.button("↶ Undo my last label action", key=key, help="Reverts your last label action, and only it."):
-        return
-    try:
-        n = sess.undo()
-    except StoreError as exc:
-        st.error(md(str(exc)))
-        return
-    st.session_state["toast"] = f"Undid your last action: {n} items restored." if n else "Nothing to undo."
-    st.rerun()
 
 
 def store_error(exc: StoreError) -> None:
@@ -190,42 +155,33 @@ def strategy_names() -> list[str]:
     return [n for n in STRATEGY_ORDER if n in REGISTRY] + [n for n in REGISTRY if n not in STRATEGY_ORDER]
 
 
-def thumbnails(pool: Pool, rows: np.ndarray) -> np.ndarray | None:
-    """The images of some rows, or None for pools without images."""
-    return None if pool.images is None else pool.images[rows]
-
-
 def model_sidebar(sess: Session) -> None:
     """Sidebar settings of the learning loop, and the background retrain they trigger."""
     with st.expander("Model", expanded=False):
         default = int(os.environ.get("ALVIZ_RETRAIN_EVERY", "20"))
         label = "Retrain after every … new labels (0 = only on request)"
-        sess.retrain_every = int(st.number_input(label, 0, 1000, default, 5, key="retrain_every"))
-        use_pseudo = st.toggle(
-            "Train on pseudo-labels too",
-            key="use_pseudo",
-            help="Confident predictions, with a bar set per class from your labels; "
-            "never stored or exported as labels.",
+        sess.set_retrain_every(int(st.number_input(label, 0, 1000, default, 5, key="retrain_every")))
+        sess.set_pseudo(  # a change retrains in the background
+            st.toggle(
+                "Train on pseudo-labels too",
+                key="use_pseudo",
+                help="Confident predictions, with a bar set per class from your labels; "
+                "never stored or exported as labels.",
+            )
         )
-        if use_pseudo != sess.use_pseudo:
-            sess.use_pseudo = use_pseudo
-            if sess.can_train:
-                sess.retrain_in_background()
     if sess.due_for_retrain():
         sess.retrain_in_background()
-    if sess.retrain_job is not None:
+    if sess.retraining:
         _retrain_status(sess)
 
 
 @st.fragment(run_every=1)
 def _retrain_status(sess: Session) -> None:
-    job = sess.retrain_job
+    job = sess.finished_retrain()
     if job is None:
+        if sess.retraining:
+            st.caption(":material/progress_activity: Retraining in the background…")
         return
-    if not job.done():
-        st.caption(":material/progress_activity: Retraining in the background…")
-        return
-    sess.retrain_job = None
     exc = job.exception()
     if exc is not None:
         st.session_state["toast"] = f"Background retraining failed: {md(str(exc))}"
