@@ -222,7 +222,6 @@ def load_sim_data(
         pool = datasets.load_npz_xy(data)
         X, y = pool.vectors, pool.y_true
         X_test = pool.test.vectors if pool.test is not None else None
-        y_test = pool.test.y_true if pool.test is not None else None
     else:
         kwargs = {"n_pool": n_pool, "n_test": n_test} if data == "fashion-mnist" else {}
         pool = datasets.load(data, **kwargs)
@@ -231,18 +230,38 @@ def load_sim_data(
         method = method or ("pixels_pca" if pool.images is not None else "precomputed")
         emb = embed(pool, method, params, progress=progress)
         X, y, X_test = emb.X, pool.y_true, emb.X_test
-        y_test = pool.test.y_true if pool.test is not None else None
-        keep = y >= 0
         if flip and pool.images is not None:
-            X_flip = embed(pool, method, params, view="hflip").X[keep]
-        X, y = X[keep], y[keep]
-    if X_test is None:
-        arrays = (X, y) if X_flip is None else (X, y, X_flip)
-        # the same split with or without X_flip: it depends on y, the length and the seed only
-        parts = train_test_split(*arrays, test_size=test_fraction, stratify=y, random_state=seed)
-        X, X_test, y, y_test = parts[:4]
-        X_flip = parts[4] if X_flip is not None else None
-    return SimData(X, y, X_test, y_test, pool.name, X_flip)
+            X_flip = embed(pool, method, params, view="hflip").X
+    y_test = pool.test.y_true if pool.test is not None else None
+    return oracle_split(X, y, X_test, y_test, X_flip, test_fraction=test_fraction, seed=seed, name=pool.name)
+
+
+def oracle_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    X_flip: np.ndarray | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    name: str = "",
+) -> SimData:
+    """What an oracle simulation plays on: the items with ground truth (``y`` >= 0; ``X_flip`` row for row), and as
+    test set the given one's items with ground truth, else a stratified ``test_fraction`` of them held out.
+
+    The held-out split depends on ``y``, the number of items and ``seed`` only, so it is the same with or without
+    ``X_flip``."""
+    keep = np.asarray(y) >= 0
+    if not keep.any():
+        raise ValueError(f"{name or 'The data'} has no ground truth: a simulation needs labels to play the oracle.")
+    X, y = X[keep], y[keep]
+    X_flip = X_flip[keep] if X_flip is not None else None
+    if X_test is not None and y_test is not None and (y_test >= 0).any():
+        test_keep = y_test >= 0
+        return SimData(X, y, X_test[test_keep], y_test[test_keep], name, X_flip)
+    arrays = (X, y) if X_flip is None else (X, y, X_flip)
+    parts = train_test_split(*arrays, test_size=test_fraction, stratify=y, random_state=seed)
+    return SimData(parts[0], parts[2], parts[1], parts[3], name, parts[4] if X_flip is not None else None)
 
 
 def random_baseline(

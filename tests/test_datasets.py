@@ -297,6 +297,40 @@ def test_table_with_unknown_suffix_is_refused(tmp_path):
         load_table(tmp_path / "emb.xlsx")
 
 
+def test_inspect_table_offers_the_string_columns_but_id_and_label_from_csv_and_parquet(tmp_path):
+    df = pd.DataFrame({"id": ["a", "b", "c"], "label": ["x", "y", "x"], "body": ["hi", "NA", " "], "f0": [1.0, 2, 3]})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet")
+    for name in ("t.csv", "t.parquet"):
+        info = datasets.inspect_table(tmp_path / name)
+        assert info.columns == ["id", "label", "body", "f0"] and info.text_candidates == ["body"]
+
+
+def test_empty_texts_counts_the_rows_the_loader_drops(tmp_path):
+    """In a CSV "NA" is a word; a blank cell is empty. The loader drops exactly the rows counted."""
+    df = pd.DataFrame({"body": ["hi", "NA", " ", None, "ok"], "f0": range(5)})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet")
+    assert datasets.empty_texts(tmp_path / "t.csv", "body") == (2, 5)
+    assert datasets.empty_texts(tmp_path / "t.parquet", "body") == (2, 5)
+    assert len(load_table(tmp_path / "t.csv", text_column="body")) == 3
+
+
+def test_confine_counts_relative_paths_from_the_data_root_and_refuses_a_way_out(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "pets").mkdir(parents=True)
+    (root / "escape").symlink_to(tmp_path)
+    monkeypatch.setenv("ALVIZ_DATA_ROOT", str(root))
+    assert datasets.confine("pets") == root.resolve() / "pets"
+    for outside in ("../secret.csv", root / "escape" / "secret.csv", tmp_path):
+        with pytest.raises(ValueError, match="outside the data root"):
+            datasets.confine(outside)
+    with pytest.raises(ValueError, match="outside the data root"):
+        datasets.inspect_table(tmp_path / "secret.csv")  # the form's column reader is confined too
+    monkeypatch.delenv("ALVIZ_DATA_ROOT")
+    assert datasets.confine(tmp_path / "anything") == tmp_path / "anything"  # no root: one local user, anywhere
+
+
 # ------------------------------------------------------------------------------------------------- npz
 
 

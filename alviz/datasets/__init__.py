@@ -28,7 +28,7 @@ from alviz.datasets.folders import EMBEDDING_FILES, load_image_folder, read_fold
 from alviz.datasets.images import ImageTooLarge
 from alviz.datasets.paths import TABLE_SUFFIXES, confine, data_root, wrong_kind
 from alviz.datasets.splits import balanced_indices
-from alviz.datasets.tables import MIN_ITEMS, load_npz_xy, load_table
+from alviz.datasets.tables import MIN_ITEMS, TableColumns, empty_texts, inspect_table, load_npz_xy, load_table
 from alviz.pool import Pool
 
 __all__ = [
@@ -39,10 +39,13 @@ __all__ = [
     "SAMPLE_FILE",
     "TABLE_SUFFIXES",
     "ImageTooLarge",
+    "TableColumns",
     "balanced_indices",
     "confine",
     "data_root",
+    "empty_texts",
     "fashion_mnist_available",
+    "inspect_table",
     "load",
     "load_digits_pool",
     "load_fashion_mnist",

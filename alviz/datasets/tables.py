@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from alviz.datasets.arrays import read_arrays
-from alviz.datasets.paths import TABLE_SUFFIXES
+from alviz.datasets.paths import TABLE_SUFFIXES, confine
 from alviz.pool import UNLABELED, Pool
 
 MIN_ITEMS = 3  # fewer items make no 2-D map (PCA needs 3) and nothing to learn from
@@ -210,7 +210,7 @@ def _table_pool(path: Path, df, roles: _Roles) -> Pool:
     texts = None
     if roles.text is not None:
         texts = _table_texts(path, df, roles.text)
-        empty = np.array([not t.strip() for t in texts])
+        empty = _empty(texts)
         if empty.all():
             raise ValueError(f"{path.name}: text column {roles.text!r} is empty in every row.")
         if empty.any():
@@ -275,13 +275,60 @@ def _table_labels(df, label_col: str | None, name: str) -> tuple[np.ndarray | No
 
 
 def _table_texts(path: Path, df, column: str) -> np.ndarray:
-    """The text column as Python strings ("" where missing); a CSV's cells as written ("NA" is a word)."""
+    """The text column as Python strings ("" where missing). A CSV's cells are read again as written ("NA" or
+    "null" are words, not missing values); a Parquet file's come from ``df``."""
     import pandas as pd
 
-    col = df[column]
-    if path.suffix.lower() == ".csv":  # read the texts again as written: "NA" or "null" are words, not missing values
+    if path.suffix.lower() == ".csv":
         col = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
+    else:
+        col = df[column]
     return np.array(["" if pd.isna(v) else str(v) for v in col], dtype=object)
+
+
+def _empty(texts: np.ndarray) -> np.ndarray:
+    """Which texts are empty or blank: nothing to embed or to show, so the loader drops their rows."""
+    return np.array([not t.strip() for t in texts], dtype=bool)
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """A table's columns as a loading form offers them."""
+
+    columns: list[str]
+    text_candidates: list[str]  # string columns other than "id" and "label": what could be a text pool's text
+
+
+def inspect_table(path: str | os.PathLike, rows: int = 500) -> TableColumns:
+    """The columns of a CSV or Parquet table inside the data root, typed from its first ``rows`` rows: cheap enough
+    to run as the user types a path, before ``load_table`` reads the whole file."""
+    import pandas as pd
+
+    path = confine(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise ValueError(f"Expected a .csv or .parquet file; got {path.name!r}.")
+    if path.suffix.lower() == ".csv":
+        df = pd.read_csv(path, nrows=rows)
+    else:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        first = next(pf.iter_batches(batch_size=rows), None)
+        df = (first if first is not None else pf.schema_arrow.empty_table()).to_pandas()
+    df.columns = columns = [str(c) for c in df.columns]
+    strings = [c for c in columns if c not in ("id", "label") and not pd.api.types.is_numeric_dtype(df[c])]
+    return TableColumns(columns, strings)
+
+
+def empty_texts(path: str | os.PathLike, column: str) -> tuple[int, int]:
+    """(rows whose text in ``column`` is empty or blank, rows) of a table inside the data root: the rows that
+    ``load_table`` with this text column would drop, read the way it reads them."""
+    import pandas as pd
+
+    path = confine(path)
+    df = pd.read_parquet(path, columns=[column]) if path.suffix.lower() != ".csv" else None
+    texts = _table_texts(path, df, column)
+    return int(_empty(texts).sum()), len(texts)
 
 
 def load_npz_xy(path: str | os.PathLike) -> Pool:
