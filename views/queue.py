@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from alviz import strategies
 from alviz.markup import md
 from alviz.session import LOOK_ALIKES, Session
 from views.panels.actions import label_action, undo_button
@@ -26,9 +27,7 @@ strategy = c1.selectbox(
     names,
     index=names.index("auto"),
     key="queue_strategy",
-    help="auto: typical items of uncovered clusters while classes or regions of the pool have no label, "
-    "diverse uncertain items everywhere else. svm_margin: items nearest a linear SVM's boundary; vaal: items a "
-    "discriminator is surest your labels do not cover (trains a small VAE, a second or two).",
+    help="\n".join(f"- **{info.name}**: {info.description}" for info in strategies.ordered()),
 )
 k = int(c2.number_input("Items", 1, 100, 10, key="queue_k"))
 refill = st.session_state.pop("queue_stale", False) and "queue" in st.session_state

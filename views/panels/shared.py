@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from alviz import datasets
+from alviz import datasets, strategies
 from alviz.embed import Embedding, available_for, embed
 from alviz.markup import md
 from alviz.pool import Pool
@@ -128,31 +128,9 @@ def require_session() -> Session:
     return sess
 
 
-STRATEGY_ORDER = (
-    "auto",
-    "random",
-    "typiclust",
-    "margin",
-    "entropy",
-    "least_confidence",
-    "badge",
-    "kcenter",
-    "density_entropy",
-    "egl",
-    "loss_prediction",
-    "consistency",
-    "vote_entropy",
-    "kl_consensus",
-    "svm_margin",
-    "vaal",
-)
-
-
 def strategy_names() -> list[str]:
-    """Registered strategies, the most useful first."""
-    from alviz.strategies import REGISTRY
-
-    return [n for n in STRATEGY_ORDER if n in REGISTRY] + [n for n in REGISTRY if n not in STRATEGY_ORDER]
+    """Registered strategies, the most useful first (the registry's rank)."""
+    return [info.name for info in strategies.ordered()]
 
 
 def model_sidebar(sess: Session) -> None:
