@@ -46,3 +46,15 @@ def test_the_custom_compare_offers_the_svm_head():
     at = go_to(run(AppTest.from_file(APP, default_timeout=TIMEOUT)), "compare")
     assert "svm" in at.selectbox(key="cmp_model").options
     assert {"vaal", "svm_margin"} <= set(at.multiselect(key="cmp_strategies").options)
+
+
+def test_the_custom_compare_simulates_the_current_pool_against_its_held_out_test_part():
+    at = go_to(run(AppTest.from_file(APP, default_timeout=TIMEOUT)), "compare")
+    run(at.multiselect(key="cmp_strategies").set_value(["random", "margin"]))
+    for key, value in {"cmp_initial": 20, "cmp_batch": 10, "cmp_rounds": 1, "cmp_repeats": 1}.items():
+        run(at.number_input(key=key).set_value(value))
+    run(at.button(key="cmp_run").click())
+    assert not at.error, [e.value for e in at.error]
+    result = at.session_state["compare_result"]
+    assert (result["data"], result["n_pool"], result["n_test"]) == ("sample", 2000, 1000)  # the sample's own test part
+    assert set(result["strategies"]) == {"random", "margin"}

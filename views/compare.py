@@ -11,7 +11,7 @@ from alviz import datasets
 from alviz.figures import compare_figure
 from alviz.markup import md
 from alviz.model import MODELS
-from alviz.simulate import load_sim_data, run
+from alviz.simulate import SimData, load_sim_data, oracle_split, run
 from alviz.strategies import NEEDS_FLIP
 from views.panels.shared import session, strategy_names
 from views.panels.study import study_preset
@@ -40,52 +40,43 @@ repeats = int(c[3].number_input("Repeats", 1, 10, 3, key="cmp_repeats"))
 model = c[4].selectbox("Model", list(MODELS), key="cmp_model")
 
 
-def _data():
-    """(X, y, X_test, y_test, name, X_flip); X_flip (mirrored images) only when a chosen strategy needs it."""
+def _data() -> SimData:
+    """The simulation's data; X_flip (mirrored images) only when a chosen strategy needs it."""
     flip = any(s in NEEDS_FLIP for s in chosen)
     if src != "current":
         sizes = {"n_pool": 10_000, "n_test": 2_000} if src == "fashion-mnist" else {}
-        d = load_sim_data(src, flip=flip, **sizes)
-        return d.X, d.y, d.X_test, d.y_test, d.name, d.X_flip
+        return load_sim_data(src, flip=flip, **sizes)
     sess = session()
     if sess is None:
         st.stop()
     pool = sess.pool
     if not pool.has_ground_truth:
         raise ValueError(f"The current pool ({pool.name}) has no ground truth, so there is no oracle to simulate.")
-    from sklearn.model_selection import train_test_split
-
-    keep = pool.y_true >= 0
-    X_flip = sess.flip_embedding()[keep] if flip else None  # NeedsImages (a ValueError) without images
-    if pool.test is not None and pool.test.has_ground_truth and sess.X_test is not None:
-        tk = pool.test.y_true >= 0
-        return sess.X[keep], pool.y_true[keep], sess.X_test[tk], pool.test.y_true[tk], pool.name, X_flip
-    arrays = (sess.X[keep], pool.y_true[keep]) + (() if X_flip is None else (X_flip,))
-    parts = train_test_split(*arrays, test_size=0.2, stratify=pool.y_true[keep], random_state=0)
-    X_tr, X_te, y_tr, y_te = parts[:4]
-    return X_tr, y_tr, X_te, y_te, pool.name, (parts[4] if X_flip is not None else None)
+    X_flip = sess.flip_embedding() if flip else None  # NeedsImages (a ValueError) without images
+    y_test = pool.test.y_true if pool.test is not None else None
+    return oracle_split(sess.X, pool.y_true, sess.X_test, y_test, X_flip, name=pool.name)
 
 
 if st.button("Run simulation", type="primary", key="cmp_run", disabled=not chosen):
     bar = st.progress(0.0, text="Loading data…")
     try:
-        X, y, X_test, y_test, name, X_flip = _data()
-        if len(np.unique(y)) < 2:
+        d = _data()
+        if len(np.unique(d.y)) < 2:
             raise ValueError("The data has one class only: there is nothing to learn.")
         result = run(
-            X,
-            y,
-            X_test,
-            y_test,
+            d.X,
+            d.y,
+            d.X_test,
+            d.y_test,
             chosen,
             initial=initial,
             batch=batch,
             rounds=rounds,
             repeats=repeats,
             model=model,
-            data_name=name,
+            data_name=d.name,
             progress=lambda f, msg: bar.progress(f, text=f"Simulating: {msg}"),
-            X_flip=X_flip,
+            X_flip=d.X_flip,
         )
     except ValueError as exc:
         st.error(md(exc))

@@ -37,31 +37,15 @@ def _kind_of(source: str) -> str:
 NO_TEXT = "(none: numeric embedding columns)"
 
 
+# cached by (path, mtime): the form reruns on every keystroke, the file changes rarely
 @st.cache_data(show_spinner=False, max_entries=8)
-def _table_columns(path: str, mtime: float) -> tuple[list[str], list[str]]:
-    """(all columns, string columns other than id/label) of a CSV or Parquet table, from its first rows."""
-    import pandas as pd
-
-    p = datasets._confine(Path(path))
-    df = pd.read_csv(p, nrows=500) if p.suffix.lower() == ".csv" else pd.read_parquet(p)
-    columns = [str(c) for c in df.columns]
-    df.columns = columns
-    strings = [c for c in columns if c not in ("id", "label") and not pd.api.types.is_numeric_dtype(df[c])]
-    return columns, strings
+def _table_columns(path: str, mtime: float) -> datasets.TableColumns:
+    return datasets.inspect_table(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _empty_texts(path: str, column: str, mtime: float) -> tuple[int, int]:
-    """(rows whose text is empty or blank, rows) in one column of a table, read as the loader reads it."""
-    import pandas as pd
-
-    p = datasets._confine(Path(path))
-    if p.suffix.lower() == ".csv":
-        col = pd.read_csv(p, usecols=[column], dtype=str, keep_default_na=False)[column]
-    else:
-        col = pd.read_parquet(p, columns=[column])[column]
-    empty = sum(1 for v in col if pd.isna(v) or not str(v).strip())
-    return empty, len(col)
+    return datasets.empty_texts(path, column)
 
 
 def text_column_picker(path: str) -> tuple[str | None, bool]:
@@ -69,14 +53,14 @@ def text_column_picker(path: str) -> tuple[str | None, bool]:
 
     Without a readable table there is nothing to offer; loading then reports what is wrong."""
     try:
-        mtime = Path(path).stat().st_mtime
-        columns, strings = _table_columns(path, mtime)
+        mtime = datasets.confine(path).stat().st_mtime
+        table = _table_columns(path, mtime)
     except (OSError, ValueError, ImportError):
         return None, True
-    if not strings:
+    if not table.text_candidates:
         return None, True
     # a column named "text" is a text pool's by default, so "none" is offered only without one
-    options = strings if "text" in columns else [NO_TEXT, *strings]
+    options = table.text_candidates if "text" in table.columns else [NO_TEXT, *table.text_candidates]
     index = options.index("text") if "text" in options else 0
     chosen = st.selectbox("Text column (makes a text pool)", options, index=index, key="text_column")
     if chosen == NO_TEXT:

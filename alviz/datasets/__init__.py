@@ -59,8 +59,6 @@ __all__ = [
     "wrong_kind",
 ]
 
-_confine = confine  # the name views/data.py used before ``confine`` was public
-
 _ACCEPTED = '"sample", "fashion-mnist", "digits", a folder of images, a .csv or .parquet table, or an .npz with X/y'
 
 
