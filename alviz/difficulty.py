@@ -1,11 +1,7 @@
 """Difficulty: which items, and which regions of the pool, will need a human's attention.
 
-Per item, two kinds of doubt, each scaled to [0, 1] by log(C):
-- uncertainty: the entropy of the committee's mean prediction (the item sits between classes), and
-- disagreement: the committee's Jensen-Shannon divergence, entropy of the mean minus the mean of the members'
-  entropies (the models trained on resampled labels do not agree: the labels so far do not pin it down).
-Difficulty is their mean. An item can be uncertain but agreed on (a true border case every model sees the
-same way) or confidently predicted by each member but differently (too few labels nearby): both are work.
+Per item: a bagged committee's uncertainty and disagreement, and their mean, difficulty
+(``alviz.scores.committee_scores`` says what each measures).
 
 Per cluster (k-means on the embedding): size, labels so far, mean difficulty, the share of its items among
 the pool's hardest tenth (difficulty is relative: its level depends on the classes and the labels), and
@@ -20,31 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from alviz.scores import committee_scores
 from alviz.strategies.diversity import cluster
 
 HARDEST = 0.1  # a cluster's hard share: how many of its items are among the pool's hardest 10%
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1.0)
-    return -(p * np.log(p)).sum(axis=-1)
-
-
-def item_scores(committee_proba: np.ndarray) -> dict[str, np.ndarray]:
-    """uncertainty, disagreement and difficulty per item from (M, N, C) committee probabilities."""
-    cp = np.asarray(committee_proba, dtype=np.float64)
-    if cp.ndim != 3 or len(cp) < 2:
-        raise ValueError(f"difficulty needs a committee of at least 2 models: (M, N, C) with M >= 2; got {cp.shape}")
-    n_classes = cp.shape[2]
-    scale = np.log(n_classes) if n_classes > 1 else 1.0
-    mean = cp.mean(axis=0)
-    uncertainty = _entropy(mean) / scale
-    disagreement = np.maximum(uncertainty - _entropy(cp).mean(axis=0) / scale, 0.0)
-    return {
-        "uncertainty": uncertainty.astype(np.float32),
-        "disagreement": disagreement.astype(np.float32),
-        "difficulty": ((uncertainty + disagreement) / 2).astype(np.float32),
-    }
 
 
 @dataclass(frozen=True)
@@ -66,7 +41,7 @@ def rank(
     """Items and clusters ranked by difficulty. ``y``: current labels (-1 where unlabeled)."""
     if len(X) != committee_proba.shape[1] or len(X) != len(ids) or len(X) != len(y):
         raise ValueError("X, the committee's probabilities, ids and labels must cover the same items")
-    scores = item_scores(committee_proba)
+    scores = committee_scores(committee_proba)
     mean = committee_proba.mean(axis=0)
     predicted = mean.argmax(axis=1)
     names = np.asarray(class_names, dtype=object)

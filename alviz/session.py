@@ -19,10 +19,10 @@ from alviz.pseudo import PseudoLabels
 from alviz.store import OPINIONS, SOURCES, Store, Written
 from alviz.strategies import COMMITTEE, NEEDS_FLIP, QueryContext, select
 from alviz.strategies.auto import plan
-from alviz.strategies.consistency import NeedsImages, symmetric_kl
+from alviz.strategies.consistency import NeedsImages
 from alviz.trainer import Evaluation, Trainer
 
-COLOR_SCORES = ("least_confidence", "margin", "entropy", "similarity", "consistency", "disagreement", "difficulty")
+COLOR_SCORES = tuple(scores.SCORES)  # what "Color by" offers besides label and predicted class
 STOP_SAMPLE = 1000
 LOOK_ALIKES = 9  # with the item itself a group of 10: fewer decisions than groups of 20 (benchmarks/README.md)
 BULK_SHARE = 0.9  # a bulk action starts from the model's class only when 90% of the group is predicted so
@@ -444,25 +444,24 @@ class Session:
         return self._X_flip
 
     def score(self, name: str) -> np.ndarray | None:
-        """A per-item color score, or None when it cannot be computed yet (no model / no labels)."""
-        if name == "consistency":  # flip disagreement; NeedsImages (a ValueError) for pools without images
-            X_flip = self.flip_embedding()
-            with self._lock:
-                model, p = self.model, self.proba
-            if model is None:
-                return None
-            if self._consistency is None or self._consistency[0] is not model:  # once per model
-                self._consistency = (model, symmetric_kl(p, model.predict_proba(X_flip)))
-            return self._consistency[1]
-        if name in ("disagreement", "difficulty"):  # from a bagged committee, kept per model and labels
-            cp = self._committee_proba()
-            return None if cp is None else difficulty.item_scores(cp)[name]
-        if name == "similarity":
-            return None if self.n_labeled == 0 else scores.similarity(self.X, self.y, len(self.class_names))[0]
-        if name not in scores.UNCERTAINTY:
+        """Per-item score ``name`` of ``scores.SCORES``, or None when it cannot be computed yet (no model / no
+        labels). A committee is fit only for the scores that need one (kept per model and labels); the mirrored
+        images only for those that need them (NeedsImages, a ValueError, for pools without images)."""
+        info = scores.SCORES.get(name)
+        if info is None:
             raise ValueError(f"Unknown score {name!r}; choose one of {COLOR_SCORES}.")
-        p = self.proba
-        return None if p is None else scores.UNCERTAINTY[name](p)
+        X_flip = self.flip_embedding() if "flip" in info.needs else None
+        with self._lock:
+            model, p = self.model, self.proba
+        cached = self._consistency  # a model on the mirrored images: once per model
+        if X_flip is not None and cached is not None and cached[0] is model:
+            return cached[1]
+        cp = self._committee_proba() if "committee" in info.needs else None
+        ctx = QueryContext(self.X, self.labeled, self.y, proba=p, committee_proba=cp, model=model, X_flip=X_flip)
+        out = info(ctx)
+        if X_flip is not None and out is not None:
+            self._consistency = (model, out)
+        return out
 
     def context(self, committee: bool = False, flip: bool = False) -> QueryContext:
         """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (costs M fits),

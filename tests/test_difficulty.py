@@ -5,24 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alviz import difficulty
+from alviz import scores
 from alviz.pool import Pool
 
 
-def test_item_scores_separate_border_cases_from_disagreement():
+def test_committee_scores_separate_border_cases_from_disagreement():
     sure = [[1.0, 0.0], [1.0, 0.0]]  # every member sure of the same class
     border = [[0.5, 0.5], [0.5, 0.5]]  # every member torn, but all the same way
     split = [[1.0, 0.0], [0.0, 1.0]]  # each member sure, of different classes
     cp = np.stack([np.array([sure[m], border[m], split[m]]) for m in range(2)])
-    s = difficulty.item_scores(cp)
+    s = scores.committee_scores(cp)
     assert s["uncertainty"] == pytest.approx([0.0, 1.0, 1.0], abs=1e-6)
     assert s["disagreement"] == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
     assert s["difficulty"].argmax() == 2 and s["difficulty"].argmin() == 0
 
 
-def test_item_scores_need_a_committee():
+def test_committee_scores_need_a_committee():
     with pytest.raises(ValueError, match="committee of at least 2"):
-        difficulty.item_scores(np.ones((1, 3, 2)) / 2)
+        scores.committee_scores(np.ones((1, 3, 2)) / 2)
 
 
 def overlapping_pool(seed: int = 0) -> Pool:

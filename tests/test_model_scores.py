@@ -7,6 +7,7 @@ import pytest
 
 from alviz import scores
 from alviz.model import Learner, OneClassError, cross_val_accuracy
+from alviz.strategies import QueryContext
 
 # ------------------------------------------------------------------------------------------------ model
 
@@ -118,3 +119,28 @@ def test_similarity_ignores_classes_without_labels():
 def test_similarity_with_nothing_labeled_is_zeros():
     sim, nearest = scores.similarity(XS, np.full(len(XS), -1), n_classes=2)
     assert not sim.any() and (nearest == -1).all()
+
+
+# ------------------------------------------------------------------------------------------ the score table
+
+
+def test_the_score_table_is_the_one_list_of_colors_and_their_labels():
+    from alviz.session import COLOR_SCORES
+
+    assert COLOR_SCORES == tuple(scores.SCORES) == tuple(scores.LABELS)
+    assert {"entropy", "margin", "least_confidence", "similarity", "disagreement", "difficulty", "consistency"} == set(
+        COLOR_SCORES
+    )
+    assert all(info.label and info.needs for info in scores.SCORES.values())
+
+
+def test_a_table_score_is_none_until_its_inputs_exist_then_the_pure_function():
+    labeled = YS >= 0
+    bare = QueryContext(X=XS, labeled=np.zeros(len(XS), bool), y=np.full(len(XS), -1))
+    assert all(info(bare) is None for info in scores.SCORES.values())  # no model, no labels, no committee
+    cp = np.stack([np.tile(P, (3, 1))[: len(XS)], np.tile(P[::-1], (3, 1))[: len(XS)]])
+    ctx = QueryContext(X=XS, labeled=labeled, y=YS, proba=cp[0], committee_proba=cp)
+    np.testing.assert_array_equal(scores.SCORES["margin"](ctx), scores.margin(cp[0]))
+    np.testing.assert_array_equal(scores.SCORES["similarity"](ctx), scores.similarity(XS, YS, n_classes=5)[0])
+    np.testing.assert_array_equal(scores.SCORES["difficulty"](ctx), scores.committee_scores(cp)["difficulty"])
+    assert scores.SCORES["consistency"](ctx) is None  # no model and no mirrored images here

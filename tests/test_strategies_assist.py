@@ -20,11 +20,12 @@ from alviz.cli import main as cli_main
 from alviz.embed import EMBEDDERS, Embedding, embed, embed_view
 from alviz.model import Learner
 from alviz.pool import Pool
+from alviz.scores import symmetric_kl
 from alviz.session import COLOR_SCORES, Session
 from alviz.simulate import load_sim_data, load_xy, run
 from alviz.store import Store
 from alviz.strategies import NEEDS_FLIP, REGISTRY, QueryContext, select
-from alviz.strategies.consistency import NeedsImages, symmetric_kl
+from alviz.strategies.consistency import NeedsImages
 from alviz.strategies.loss_prediction import MIN_PER_CLASS, fallback_reason, out_of_fold, predicted_loss
 
 NAMES = ["consistency", "loss_prediction"]

@@ -9,9 +9,9 @@ import pytest
 
 from alviz.cli import main as cli_main
 from alviz.model import Learner, fit_committee
+from alviz.scores import kl_consensus, vote_entropy
 from alviz.strategies import QueryContext, select
 from alviz.strategies.auto import plan
-from alviz.strategies.committee import kl_consensus_score, vote_entropy_score
 
 
 def two_blobs(n: int = 40, spread: float = 0.3, seed: int = 0) -> np.ndarray:
@@ -48,12 +48,12 @@ def test_vote_entropy_picks_the_item_the_committee_splits_on():
         committee_proba=committee,
     )
     assert select("vote_entropy", ctx, 1, 0).tolist() == [2]
-    assert vote_entropy_score(committee)[2] > vote_entropy_score(committee)[0]
+    assert vote_entropy(committee)[2] > vote_entropy(committee)[0]
 
 
 def test_kl_consensus_picks_the_item_whose_members_disagree_in_distribution():
     committee = np.array([[[0.5, 0.5], [0.99, 0.01]], [[0.5, 0.5], [0.01, 0.99]]])  # both uncertain on item 0
-    scores = kl_consensus_score(committee)
+    scores = kl_consensus(committee)
     assert scores[1] > scores[0]  # item 0 is uncertain but agreed on: no disagreement
 
 

@@ -32,9 +32,8 @@ import numpy as np
 from alviz import scores
 from alviz.strategies import clustering
 from alviz.strategies.base import QueryContext, register
-from alviz.strategies.diversity import cluster, typiclust
+from alviz.strategies.diversity import diverse_top, typiclust
 
-CANDIDATES_PER_PICK = 10  # diverse margin looks at the 10·k most uncertain items
 EXPLORE_MISSING = 0.5  # share of the batch that explores while some known classes have no label
 EXPLORE_OPEN = 0.1  # share that explores while a region holds no label, every known class having labels
 REGIONS_PER_CLASS = 2  # coarse clusters per known class that "a region holds no label" is judged on
@@ -96,32 +95,6 @@ def n_typical(share: float, k: int) -> int:
     return n
 
 
-def diverse_margin(
-    ctx: QueryContext, k: int, rng: np.random.Generator, exclude: np.ndarray | None = None
-) -> np.ndarray:
-    """Smallest-margin items, at most one per k-means cluster of the CANDIDATES_PER_PICK·k most uncertain."""
-    unc = scores.margin(ctx.proba)
-    taken = ctx.labeled if exclude is None else ctx.labeled | exclude
-    cand = np.flatnonzero(~taken)
-    n_cand = CANDIDATES_PER_PICK * k
-    if len(cand) > n_cand:  # partition first: sorting every unlabeled item costs O(N log N) at 1M
-        cand = np.sort(cand[np.argpartition(-unc[cand], n_cand)[:n_cand]])
-    cand = cand[np.argsort(-unc[cand], kind="stable")]
-    if len(cand) <= k:
-        return cand
-    labels, _ = cluster(ctx.X[cand], k, rng)
-    picked = []
-    for c in range(labels.max() + 1):
-        members = cand[labels == c]
-        if len(members):
-            picked.append(int(members[np.argmax(unc[members])]))
-    picked = np.asarray(picked)
-    if len(picked) < k:  # fewer non-empty clusters than k: fill with the next most uncertain
-        rest = np.setdiff1d(cand, picked, assume_unique=True)
-        picked = np.concatenate([picked, rest[np.argsort(-unc[rest], kind="stable")[: k - len(picked)]]])
-    return picked[np.argsort(-unc[picked], kind="stable")][:k]
-
-
 @register(
     "auto",
     needs=("proba",),
@@ -138,4 +111,4 @@ def auto(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         return typical
     mask = np.zeros(len(ctx.labeled), dtype=bool)
     mask[typical] = True
-    return np.concatenate([typical, diverse_margin(ctx, k - n, rng, exclude=mask)])
+    return np.concatenate([typical, diverse_top(scores.margin(ctx.proba), ctx, k - n, rng, exclude=mask)])

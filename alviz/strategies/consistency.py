@@ -24,26 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from alviz import scores
 from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
-
-EPS = 1e-6  # probabilities are clipped here before the logs: a class both models rule out adds nothing
 
 
 class NeedsImages(ValueError):
     """Flip consistency was asked for where there are no mirrored images (a text pool, vectors)."""
-
-
-def symmetric_kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """KL(p‖q) + KL(q‖p) = Σ (p - q)(log p - log q) per row, (N, C) x (N, C) -> (N,) float32; 0 when p = q.
-
-    The narrower of the two is padded with zeros (a model fit before the newest classes existed)."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    width = max(p.shape[1], q.shape[1])
-    p = np.pad(p, ((0, 0), (0, width - p.shape[1])))
-    q = np.pad(q, ((0, 0), (0, width - q.shape[1])))
-    p, q = np.clip(p, EPS, 1.0), np.clip(q, EPS, 1.0)
-    return ((p - q) * (np.log(p) - np.log(q))).sum(axis=1).astype(np.float32)
 
 
 def require_flip(ctx: QueryContext, name: str = "consistency") -> np.ndarray:
@@ -59,11 +46,6 @@ def require_flip(ctx: QueryContext, name: str = "consistency") -> np.ndarray:
     return ctx.X_flip
 
 
-def consistency_score(proba: np.ndarray, model, X_flip: np.ndarray) -> np.ndarray:
-    """Symmetric KL between the model's predictions on the images (``proba``) and on their mirror images."""
-    return symmetric_kl(proba, model.predict_proba(X_flip))
-
-
 @register(
     "consistency",
     needs=("proba", "model", "flip"),
@@ -72,7 +54,8 @@ def consistency_score(proba: np.ndarray, model, X_flip: np.ndarray) -> np.ndarra
 )
 def consistency(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Top-k unlabeled items by flip disagreement (random before a model); image pools only."""
-    X_flip = require_flip(ctx)
-    if ctx.proba is None or ctx.model is None:  # no model yet: nothing to disagree with itself
+    require_flip(ctx)
+    score = scores.SCORES["consistency"](ctx)
+    if score is None:  # no model yet: nothing to disagree with itself
         return random(ctx, k, rng)
-    return top_k_unlabeled(consistency_score(ctx.proba, ctx.model, X_flip), ctx.labeled, k, rng)
+    return top_k_unlabeled(score, ctx.labeled, k, rng)

@@ -20,6 +20,7 @@ from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 CHUNK = 1024
+CANDIDATES_PER_PICK = 10  # diverse_top spreads a batch over k clusters of the 10·k best-scoring items
 CANDIDATES = 20_000  # items k-center and BADGE choose among; the whole unlabeled pool below this
 MAX_REFERENCE = 10_000  # labeled items k-center measures distances to (a uniform sample beyond)
 ROWS = 32_768  # rows per block when a pool-wide quantity is computed in pieces
@@ -47,19 +48,6 @@ def feature_norms(ctx: QueryContext) -> np.ndarray:
     return out
 
 
-def egl_score(proba: np.ndarray, feats: np.ndarray) -> np.ndarray:
-    """Expected gradient length of the softmax cross-entropy w.r.t. the head's weights.
-
-    For label y the gradient is (p - e_y) ⊗ x, whose norm is ||p - e_y|| · ||x||, and
-    ||p - e_y||² = Σp² - 2 p_y + 1; the expectation is over y ~ p.
-    """
-    p = np.asarray(proba, dtype=np.float32)
-    sq = (p**2).sum(axis=1, keepdims=True)
-    per_label = np.sqrt(np.maximum(sq - 2 * p + 1, 0.0))
-    norms = feats if feats.ndim == 1 else np.linalg.norm(feats, axis=1)  # (N,) lengths, or the features
-    return (p * per_label).sum(axis=1) * norms
-
-
 @register(
     "egl",
     needs=("proba", "model"),
@@ -70,7 +58,7 @@ def egl(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Items whose label, whatever it turns out to be, would move the model most (random before a model)."""
     if ctx.proba is None:
         return random(ctx, k, rng)
-    return top_k_unlabeled(egl_score(ctx.proba, feature_norms(ctx)), ctx.labeled, k, rng)
+    return top_k_unlabeled(scores.expected_gradient_length(ctx.proba, feature_norms(ctx)), ctx.labeled, k, rng)
 
 
 def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -168,7 +156,7 @@ def cluster(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[n
     seed = int(rng.integers(2**31 - 1))
     X = np.asarray(X, dtype=np.float32)
     if len(X) * n_clusters <= 500_000:
-        with threadpool_limits(limits=1):  # small inputs: threads only contend (see loss_prediction.diverse_top)
+        with threadpool_limits(limits=1):  # small inputs: threads only contend
             km = KMeans(n_clusters, n_init=1, max_iter=100, random_state=seed).fit(X)
         return km.labels_, km.cluster_centers_
     n_fit = min(len(X), max(20 * n_clusters, 10_000))
@@ -197,6 +185,32 @@ def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: i
             out[start : start + len(block)] = np.einsum("ij,ij->i", block, cunit[near]) / norms
         store[key] = out
     return store[key]
+
+
+def diverse_top(
+    score: np.ndarray, ctx: QueryContext, k: int, rng: np.random.Generator, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """The highest-scoring unlabeled items (outside ``exclude``), at most one per k-means cluster of the
+    CANDIDATES_PER_PICK·k best, so that one batch does not ask the same question k times (ties: lower index)."""
+    taken = ctx.labeled if exclude is None else ctx.labeled | exclude
+    cand = np.flatnonzero(~taken)
+    n_cand = CANDIDATES_PER_PICK * k
+    if len(cand) > n_cand:  # keep the n_cand best and all that tie with the last: no sort of a 1M pool
+        s = score[cand]
+        kth = np.partition(s, len(s) - n_cand)[len(s) - n_cand]
+        if not np.isnan(kth):
+            cand = cand[s >= kth]
+    cand = cand[np.argsort(-score[cand], kind="stable")[:n_cand]]
+    if len(cand) <= k:
+        return cand
+    with threadpool_limits(limits=1):  # k-means of ~10·k points: threads only contend
+        labels, _ = cluster(ctx.X[cand], k, rng)
+    _, first = np.unique(labels, return_index=True)  # cand is sorted by score: a cluster's first member is its best
+    picked = cand[first]
+    if len(picked) < k:  # fewer non-empty clusters than k: fill with the next best
+        rest = cand[~np.isin(cand, picked)]
+        picked = np.concatenate([picked, rest[: k - len(picked)]])
+    return picked[np.argsort(-score[picked], kind="stable")][:k]
 
 
 @register(

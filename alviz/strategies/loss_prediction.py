@@ -12,7 +12,8 @@ loss predictor is a separate head trained afterwards, not jointly, and not on in
    prediction: entropy, margin, max probability] to log(1 + loss). For unlabeled items the same features come
    from the current model, which did not see them either, so the two match;
 3. the k unlabeled items of highest predicted loss, spread a little: among the 10·k highest, one per k-means
-   cluster (as ``auto``'s diverse margin does), so one batch does not ask the same question k times.
+   cluster (``diversity.diverse_top``, which spreads ``auto``'s margin picks too), so one batch does not ask the
+   same question k times.
 
 The head sees where labels were hard *and* how unsure the model was there, so it can rank a hard region (classes
 that overlap, labels that are noisy) above a merely uncertain-looking border the model in fact gets right.
@@ -35,18 +36,16 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPRegressor
-from threadpoolctl import threadpool_limits
 
 from alviz import scores
 from alviz.model import Learner, one_blas_thread
 from alviz.strategies.base import QueryContext, register
-from alviz.strategies.diversity import cluster, typiclust
+from alviz.strategies.diversity import diverse_top, typiclust
 from alviz.strategies.uncertainty import margin
 
 MIN_PER_CLASS = 3  # labels in every labeled class before out-of-fold losses mean anything
 MAX_FOLDS = 5
 MAX_TRAIN = 3000  # out-of-fold losses on at most this many labeled items (a random sample beyond)
-CANDIDATES_PER_PICK = 10
 CANDIDATES = 20_000  # unlabeled items the head scores at most (see candidates): a query flat in N
 LOSS_CLIP = 1e-4  # p(true) is clipped here: a loss of at most -log(1e-4) = 9.2
 
@@ -129,22 +128,6 @@ def candidates(ctx: QueryContext, rng: np.random.Generator) -> np.ndarray | None
     top = unlabeled[np.argpartition(-scores.margin(ctx.proba[unlabeled]), half)[:half]]
     rest = np.setdiff1d(unlabeled, top, assume_unique=True)
     return np.union1d(top, rng.choice(rest, CANDIDATES - half, replace=False))
-
-
-def diverse_top(score: np.ndarray, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-    """The highest-scoring unlabeled items, at most one per k-means cluster of the CANDIDATES_PER_PICK·k best."""
-    cand = np.flatnonzero(~ctx.labeled)
-    cand = cand[np.argsort(-score[cand], kind="stable")[: CANDIDATES_PER_PICK * k]]
-    if len(cand) <= k:
-        return cand
-    with threadpool_limits(limits=1):  # k-means on ~10·k points: threads only contend (1 s -> 0.08 s on 2 cores)
-        labels, _ = cluster(ctx.X[cand], k, rng)
-    _, first = np.unique(labels, return_index=True)  # cand is sorted by score: a cluster's first member is its best
-    picked = cand[first]
-    if len(picked) < k:  # fewer non-empty clusters than k: fill with the next best
-        rest = cand[~np.isin(cand, picked)]
-        picked = np.concatenate([picked, rest[: k - len(picked)]])
-    return picked[np.argsort(-score[picked], kind="stable")][:k]
 
 
 @register(

@@ -15,12 +15,13 @@ def random(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _make(name: str) -> Strategy:
-    score_fn = scores.UNCERTAINTY[name]
+    score = scores.SCORES[name]
 
     def strategy(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        if ctx.proba is None:  # no model yet: nothing to be uncertain about
+        s = score(ctx)
+        if s is None:  # no model yet: nothing to be uncertain about
             return random(ctx, k, rng)
-        return top_k_unlabeled(score_fn(ctx.proba), ctx.labeled, k, rng)
+        return top_k_unlabeled(s, ctx.labeled, k, rng)
 
     strategy.__name__ = name
     strategy.__doc__ = f"Top-k unlabeled items by {name} of the model's prediction (random before a model)."
