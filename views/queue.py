@@ -51,7 +51,9 @@ undo_button(sess, "queue_undo")
 if not queue:
     st.success("The queue is empty. Fill it again to get the next items.")
 else:
-    st.caption(f"{len(queue)} items picked by **{st.session_state.get('queue_from', strategy)}**.")
+    picked_by = st.session_state.get("queue_from", strategy)  # a strategy, or "difficulty (cluster 3)"
+    info = strategies.INFO.get(picked_by)
+    st.caption(f"{len(queue)} items picked by **{picked_by}**" + (f": {info.description}." if info else "."))
     if sess.last_query is not None and sess.last_query.reason:
         st.caption(f"auto chose: {sess.last_query.reason}.")
 proba = sess.proba
