@@ -12,6 +12,7 @@ from alviz import neighbors
 from alviz.figures import LAYER_COLORS
 from alviz.mapframe import Coloring, Ring, class_coloring, value_coloring
 from alviz.markup import md
+from alviz.scores import SCORES
 from alviz.session import Session
 from alviz.store import StoreError
 from views.panels.actions import label_action, undo_button
@@ -19,18 +20,12 @@ from views.panels.items import show_items
 from views.panels.map import clear_selection, picked_row, point_map, remounted, selected_rows
 from views.panels.shared import get_projector, pca_map, require_session
 
-COLOR_BY = {
-    "Label": "label",
-    "Predicted class": "predicted",
-    "Uncertainty (entropy)": "entropy",
-    "Uncertainty (margin)": "margin",
-    "Uncertainty (least confidence)": "least_confidence",
-    "Similarity to labeled classes": "similarity",
-    "Committee disagreement": "disagreement",
-    "Difficulty (uncertainty + disagreement)": "difficulty",
-    "Flip consistency (image vs mirror image)": "consistency",  # image pools only
+# "Color by" label -> what it colors by: the classes, then every per-item score in the library's table
+COLOR_BY = {"Label": "label", "Predicted class": "predicted"} | {info.label: n for n, info in SCORES.items()}
+BUSY = {  # what a score waits for, the first time, by what it needs
+    "committee": "Training a committee of 5 models on your labels (once per model)…",
+    "flip": "Embedding the mirrored images (once)…",
 }
-COMMITTEE_BUSY = "Training a committee of 5 models on your labels (once per model)…"
 GALLERY_MAX = 60
 NEW_CLASS = "➕ New class…"
 BULK_RULE = (
@@ -81,6 +76,11 @@ def _coordinates() -> tuple[np.ndarray, str]:
         st.stop()
 
 
+def _needs(mode: str) -> frozenset[str]:
+    """What a coloring needs (scores.SCORES); the class colorings need nothing that a pool may lack."""
+    return SCORES[mode].needs if mode in SCORES else frozenset()
+
+
 def _label_coloring(mode: str) -> Coloring:
     ps = sess.pseudo if mode == "label" and sess.use_pseudo and sess.pseudo is not None else None
     pseudo = None if ps is None else (ps.rows, ps.classes)
@@ -96,15 +96,15 @@ def _colors(mode: str) -> tuple[Coloring, str]:
             note = "No model yet: train one (Train page) to color by prediction. Showing labels."
             return _label_coloring("label"), note
         return class_coloring(sess.predicted, sess.class_names), ""
+    needs = _needs(mode)
+    busy = next((msg for need, msg in BUSY.items() if need in needs), None)
     try:
-        busy = {"consistency": "Embedding the mirrored images (once)…", "disagreement": COMMITTEE_BUSY}
-        busy["difficulty"] = COMMITTEE_BUSY
-        with st.spinner(busy[mode]) if mode in busy else nullcontext():
+        with st.spinner(busy) if busy else nullcontext():
             values = sess.score(mode)
     except ValueError as exc:  # consistency without images to mirror: say why, show labels
         return _label_coloring("label"), md(f"{exc} Showing labels.")
     if values is None:
-        need = "a label" if mode == "similarity" else "a trained model"
+        need = "a label" if "labels" in needs else "a trained model"
         return _label_coloring("label"), f"This coloring needs {need} first. Showing labels."
     return value_coloring(values, mode), ""
 
@@ -211,7 +211,7 @@ def map_and_selection() -> None:
     if changed:
         st.rerun()
     top = st.columns([3, 1])
-    options = [k for k, v in COLOR_BY.items() if v != "consistency" or pool.images is not None]
+    options = [k for k, v in COLOR_BY.items() if pool.images is not None or "flip" not in _needs(v)]
     if st.session_state.get("color_by") not in (None, *options):  # chosen on an image pool, now gone
         st.session_state.pop("color_by")
     mode = COLOR_BY[top[0].radio("Color by", options, horizontal=True, key="color_by")]
