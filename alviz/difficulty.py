@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from alviz.geometry import kmeans
 from alviz.scores import committee_scores
-from alviz.strategies.diversity import cluster
 
 HARDEST = 0.1  # a cluster's hard share: how many of its items are among the pool's hardest 10%
 
@@ -46,7 +46,7 @@ def rank(
     predicted = mean.argmax(axis=1)
     names = np.asarray(class_names, dtype=object)
     labeled = y >= 0
-    groups, _ = cluster(X, n_clusters, np.random.default_rng(seed))
+    groups, _ = kmeans(X, n_clusters, np.random.default_rng(seed))
     hard = scores["difficulty"] >= np.quantile(scores["difficulty"], 1 - HARDEST)
     items = pd.DataFrame(
         {

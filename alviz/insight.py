@@ -1,6 +1,7 @@
-"""Why, where and when: explanations for queries, neighbors, coverage, disputed labels and a stopping signal.
+"""Where and when: coverage of the pool by the labels, disputed labels and a stopping signal.
 
-All plain numpy over the session's arrays; distances are computed in chunks, never as an N×N matrix.
+All plain numpy over the session's arrays; distances come from ``alviz.geometry`` (in blocks, never an N×N
+matrix). "More like these" is ``alviz.neighbors``.
 """
 
 from __future__ import annotations
@@ -9,67 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alviz.strategies.diversity import min_sqdist
-
-CHUNK = 512
-MAX_QUERY_ROWS = 1000  # a larger selection is represented by a seeded sample of this many items
-
-
-def nearest(X: np.ndarray, rows: np.ndarray, candidates: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``rows``, the k nearest of ``candidates`` (indices into X) and their distances."""
-    rows, candidates = np.asarray(rows, dtype=np.int64), np.asarray(candidates, dtype=np.int64)
-    if len(candidates) == 0:
-        return np.empty((len(rows), 0), np.int64), np.empty((len(rows), 0), np.float32)
-    k = min(k, len(candidates))
-    C = X[candidates].astype(np.float32)
-    cc = np.einsum("ij,ij->i", C, C)
-    out_i = np.empty((len(rows), k), np.int64)
-    out_d = np.empty((len(rows), k), np.float32)
-    for s in range(0, len(rows), CHUNK):
-        Q = X[rows[s : s + CHUNK]].astype(np.float32)
-        d2 = np.maximum(np.einsum("ij,ij->i", Q, Q)[:, None] - 2 * Q @ C.T + cc[None, :], 0)
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(candidates) else np.tile(np.arange(k), (len(Q), 1))
-        pd = np.take_along_axis(d2, part, axis=1)
-        order = np.argsort(pd, axis=1)
-        out_i[s : s + len(Q)] = candidates[np.take_along_axis(part, order, axis=1)]
-        out_d[s : s + len(Q)] = np.sqrt(np.take_along_axis(pd, order, axis=1))
-    return out_i, out_d
-
-
-def check_selection(rows: np.ndarray | list[int], n_items: int) -> np.ndarray:
-    """The selection as sorted unique rows (a row given twice counts once). Raises ValueError on an empty
-    selection, on rows that are not integers, or on rows outside 0..n_items-1."""
-    rows = np.asarray(rows)
-    if rows.size == 0:
-        raise ValueError("Select at least one item to find more like it.")
-    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-        raise ValueError(f"Rows must be a flat list of integer row indices; got {rows.dtype} of shape {rows.shape}.")
-    bad = rows[(rows < 0) | (rows >= n_items)]
-    if len(bad):
-        raise ValueError(
-            f"Row indices must lie in 0..{n_items - 1}; got {len(bad)} outside it, e.g. {bad[:3].tolist()}."
-        )
-    return np.unique(rows.astype(np.int64))
-
-
-def more_like(X: np.ndarray, rows: np.ndarray, n: int, exclude: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
-    """The n items closest to any of ``rows`` (nearest first), leaving out the rows themselves and ``exclude``.
-
-    Cost O(|rows| · N · d) in chunks; a selection above MAX_QUERY_ROWS is represented by a seeded sample.
-    For pools above ``alviz.neighbors.INDEX_THRESHOLD`` items, ``alviz.neighbors.more_like`` uses an index.
-    """
-    rows = check_selection(rows, len(X))
-    if n <= 0:
-        raise ValueError(f"n must be positive; got {n}.")
-    query = rows if len(rows) <= MAX_QUERY_ROWS else np.random.default_rng(seed).choice(rows, MAX_QUERY_ROWS, False)
-    dist = min_sqdist(X, X[query])
-    dist[rows] = np.inf
-    if exclude is not None:
-        dist[exclude] = np.inf
-    finite = np.flatnonzero(np.isfinite(dist))
-    n = min(n, len(finite))
-    best = finite[np.argpartition(dist[finite], n - 1)[:n]] if n < len(finite) else finite
-    return best[np.argsort(dist[best], kind="stable")]
+from alviz.geometry import min_sqdist, nearest
 
 
 def coverage(X: np.ndarray, labeled: np.ndarray, radius: float) -> float:

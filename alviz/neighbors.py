@@ -1,15 +1,19 @@
-"""'Find more like these' on a big pool: an approximate k-nearest-neighbour graph, searched from the selection.
+"""'Find more like these': the items nearest to a selection, found by one of two searches.
 
-Below ``INDEX_THRESHOLD`` items the exact chunked search (``insight.more_like``) is fast enough and answers.
-Above it, a kNN graph of the embedding (pynndescent's NN-descent; exact brute force on small pools) is built
-once per embedding on a background thread (or, in the app, in the background worker process of
-``alviz.projection``: see ``build_with``), kept in memory per process and on disk as a plain ``.npz`` of
-integers (no pickle; validated when read), keyed by a digest of the embedding's bytes. Until the graph is
-ready the exact search answers, so a click never waits for the build.
+``exact_search`` compares every item with the selection (in blocks); ``graph_search`` walks an approximate
+k-nearest-neighbour graph from the selection. ``more_like`` picks one: the exact search for pools of at most
+``INDEX_THRESHOLD`` items and for selections whose exact search costs at most ``EXACT_BUDGET``, the graph
+otherwise, once it is built.
 
-The search is a best-first walk over the graph that starts at the selected items: every item reached carries
-its distance to the selected item it was reached from; the walk expands items while they are among the
-closest ``beam`` found so far, and the final candidates are ranked by their exact distance to the selection.
+The graph of an embedding (pynndescent's NN-descent; exact brute force on small pools) is built once per
+embedding on a background thread (or, in the app, in the background worker process of ``alviz.projection``: see
+``build_with``), kept in memory per process and on disk as a plain ``.npz`` of integers (no pickle; validated
+when read), keyed by a digest of the embedding's bytes. Until the graph is ready the exact search answers, so a
+click never waits for the build.
+
+``graph_search`` is a best-first walk that starts at the selected items: every item reached carries its distance
+to the selected item it was reached from; the walk expands items while they are among the closest ``beam`` found
+so far, and the final candidates are ranked by their exact distance to the selection.
 """
 
 from __future__ import annotations
@@ -23,16 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from alviz import insight
+from alviz import geometry
 from alviz.embed import cache
 
 INDEX_THRESHOLD = 20_000  # pools above this many items use the index (once it is built)
+MAX_QUERY_ROWS = 1000  # a larger selection is represented by a seeded sample of this many items
 GRAPH_K = 30  # neighbours per item in the graph
 BRUTE_FORCE_MAX = 5_000  # the exact graph is cheap up to here; NN-descent above
 GRAPH_VERSION = 1
 MEMORY_ENTRIES = 4  # graphs kept in memory per process
-# A selection whose exact search costs at most this many multiply-adds (rows x pool x dims; about 10-20 ms on
-# 2 cores) is searched exactly even when an index exists: as fast, and never misses a neighbour.
+# A selection whose exact search costs at most this many multiply-adds (rows x pool x dims) is searched exactly
+# even when an index exists: as fast as the walk, and never misses a neighbour.
 EXACT_BUDGET = 20_000_000
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alviz-neighbors")
@@ -54,7 +59,7 @@ def knn_graph(X: np.ndarray, k: int = GRAPH_K, seed: int = 0, method: str = "aut
     if method == "auto":
         method = "exact" if len(X) <= BRUTE_FORCE_MAX else "nndescent"
     if method == "exact":
-        idx, _ = insight.nearest(X, np.arange(len(X)), np.arange(len(X)), k=k + 1)
+        idx, _ = geometry.nearest(X, np.arange(len(X)), np.arange(len(X)), k=k + 1)
         out = np.empty((len(X), k), dtype=np.int32)
         for i, row in enumerate(idx):  # drop the item itself (usually first; not always, with duplicates)
             out[i] = row[row != i][:k]
@@ -73,7 +78,43 @@ def knn_graph(X: np.ndarray, k: int = GRAPH_K, seed: int = 0, method: str = "aut
     return out
 
 
-def search(
+def check_selection(rows: np.ndarray | list[int], n_items: int) -> np.ndarray:
+    """The selection as sorted unique rows (a row given twice counts once). Raises ValueError on an empty
+    selection, on rows that are not integers, or on rows outside 0..n_items-1."""
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        raise ValueError("Select at least one item to find more like it.")
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"Rows must be a flat list of integer row indices; got {rows.dtype} of shape {rows.shape}.")
+    bad = rows[(rows < 0) | (rows >= n_items)]
+    if len(bad):
+        raise ValueError(
+            f"Row indices must lie in 0..{n_items - 1}; got {len(bad)} outside it, e.g. {bad[:3].tolist()}."
+        )
+    return np.unique(rows.astype(np.int64))
+
+
+def exact_search(
+    X: np.ndarray, rows: np.ndarray | list[int], n: int, exclude: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
+    """The n items closest to any of ``rows`` (nearest first), leaving out the rows themselves and ``exclude``,
+    by comparing every item with the selection: O(|rows| · N · d) in blocks; a selection above MAX_QUERY_ROWS is
+    represented by a seeded sample."""
+    rows = check_selection(rows, len(X))
+    if n <= 0:
+        raise ValueError(f"n must be positive; got {n}.")
+    query = rows if len(rows) <= MAX_QUERY_ROWS else np.random.default_rng(seed).choice(rows, MAX_QUERY_ROWS, False)
+    dist = geometry.min_sqdist(X, X[query])
+    dist[rows] = np.inf
+    if exclude is not None:
+        dist[exclude] = np.inf
+    finite = np.flatnonzero(np.isfinite(dist))
+    n = min(n, len(finite))
+    best = finite[np.argpartition(dist[finite], n - 1)[:n]] if n < len(finite) else finite
+    return best[np.argsort(dist[best], kind="stable")]
+
+
+def graph_search(
     X: np.ndarray,
     graph: np.ndarray,
     rows: np.ndarray,
@@ -119,14 +160,13 @@ def search(
         return None  # the walk ran dry before finding n items: the graph is cut here
     # rank the closest candidates by their exact distance to the whole selection
     shortlist = open_[np.argsort(best[open_], kind="stable")[:beam]]
-    exact = insight.min_sqdist(X[shortlist], X[rows])
+    exact = geometry.min_sqdist(X[shortlist], X[rows])
     return shortlist[np.argsort(exact, kind="stable")[:n]]
 
 
 def digest(X: np.ndarray) -> str:
     """Short content digest of an embedding: the key of its graph (and of its maps) in memory and on disk.
-    Remembered per array object, since hashing 1M x 256 takes about a second: an embedding is never changed in
-    place."""
+    Remembered per array object, since hashing a big pool is slow: an embedding is never changed in place."""
     key = id(X)
     with _lock:
         known = _digests.get(key)
@@ -274,29 +314,29 @@ def more_like(
 ) -> tuple[np.ndarray, str]:
     """The n items closest to any of ``rows``, nearest first, leaving out the rows and ``exclude``; and how
     they were found: "exact", "index", "exact (index building)" or "exact (the index failed: ...)". A selection above
-    ``insight.MAX_QUERY_ROWS`` items is represented by a seeded sample of that many, as in the exact search.
+    ``MAX_QUERY_ROWS`` items is represented by a seeded sample of that many, as in the exact search.
     ``threshold`` and ``exact_budget`` default to INDEX_THRESHOLD and EXACT_BUDGET."""
-    rows = insight.check_selection(rows, len(X))
+    rows = check_selection(rows, len(X))
     if n <= 0:
         raise ValueError(f"n must be positive; got {n}.")
     threshold = INDEX_THRESHOLD if threshold is None else threshold
     budget = EXACT_BUDGET if exact_budget is None else exact_budget
-    cost = min(len(rows), insight.MAX_QUERY_ROWS) * X.shape[0] * X.shape[1]
+    cost = min(len(rows), MAX_QUERY_ROWS) * X.shape[0] * X.shape[1]
     if len(X) <= threshold or cost <= budget:
-        return insight.more_like(X, rows, n, exclude=exclude, seed=seed), "exact"
+        return exact_search(X, rows, n, exclude=exclude, seed=seed), "exact"
     index = index_for(X, seed=seed)
     graph = index.graph()
     if graph is None:
         how = "exact (index building)" if index.error is None else f"exact (the index failed: {index.error})"
-        return insight.more_like(X, rows, n, exclude=exclude, seed=seed), how
+        return exact_search(X, rows, n, exclude=exclude, seed=seed), how
     query = rows
-    if len(rows) > insight.MAX_QUERY_ROWS:
-        query = np.random.default_rng(seed).choice(rows, insight.MAX_QUERY_ROWS, replace=False)
+    if len(rows) > MAX_QUERY_ROWS:
+        query = np.random.default_rng(seed).choice(rows, MAX_QUERY_ROWS, replace=False)
     blocked = np.zeros(len(X), dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool).copy()
     blocked[rows] = True  # the whole selection is left out, also the rows outside the sample
-    found = search(X, graph, query, n, exclude=blocked)
+    found = graph_search(X, graph, query, n, exclude=blocked)
     if found is None:
-        return insight.more_like(X, rows, n, exclude=exclude, seed=seed), "exact"
+        return exact_search(X, rows, n, exclude=exclude, seed=seed), "exact"
     return found, "index"
 
 

@@ -69,7 +69,7 @@ import json
 import numpy as np
 from sklearn.cluster import KMeans
 
-from alviz import datasets, insight
+from alviz import datasets, insight, neighbors
 from alviz.embed import embed
 from alviz.model import Learner
 from alviz.projection import umap_2d
@@ -148,7 +148,7 @@ class LookAlikeAnswers:
         for row in rows:
             if given[row] >= 0:  # an earlier item's group took it: it left the queue
                 continue
-            group = np.concatenate([[row], insight.more_like(self.X, [row], self.n_alikes, exclude=given >= 0)])
+            group = np.concatenate([[row], neighbors.exact_search(self.X, [row], self.n_alikes, exclude=given >= 0)])
             c = _looks_pure(self.truth, group, self.n_classes)
             if c is not None:  # "Label all" with the class the gallery shows
                 given[group] = c

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from alviz import insight, neighbors
+from alviz import geometry, neighbors
 
 N_ANSWER = 50
 
@@ -65,17 +65,17 @@ def bench(n: int, d: int, kind: str, repeats: int, seed: int = 0) -> dict:
     load_s = time.perf_counter() - t0
 
     singles = [np.array([r]) for r in rng.choice(n, 20, replace=False)]
-    patches = [insight.nearest(X, np.array([r]), np.arange(n), k=1000)[0][0] for r in rng.choice(n, 5, replace=False)]
+    patches = [geometry.nearest(X, np.array([r]), np.arange(n), k=1000)[0][0] for r in rng.choice(n, 5, replace=False)]
     out: dict = {"n": n, "d": d, "index_build_s": round(build_s, 2), "index_disk_load_s": round(load_s, 3)}
     for name, selections in (("select_1", singles), ("select_1000", patches)):
         recalls = []
         for rows in selections:
-            exact = insight.more_like(X, rows, N_ANSWER, exclude=labeled)
+            exact = neighbors.exact_search(X, rows, N_ANSWER, exclude=labeled)
             found, how = neighbors.more_like(X, rows, N_ANSWER, exclude=labeled, threshold=0, exact_budget=0)
             assert how == "index", how
             recalls.append(len(np.intersect1d(exact, found)) / len(exact))
         rows = selections[0]
-        exact_s = _median(lambda rows=rows: insight.more_like(X, rows, N_ANSWER, exclude=labeled), repeats)
+        exact_s = _median(lambda rows=rows: neighbors.exact_search(X, rows, N_ANSWER, exclude=labeled), repeats)
         index_s = _median(
             lambda rows=rows: neighbors.more_like(X, rows, N_ANSWER, exclude=labeled, threshold=0, exact_budget=0),
             repeats,

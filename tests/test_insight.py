@@ -1,4 +1,4 @@
-"""Insight layer: neighbors, coverage, disputed bulk labels, why-picked and the stopping signal."""
+"""Insight layer: coverage, disputed bulk labels, why-picked and the stopping signal."""
 
 from __future__ import annotations
 
@@ -7,31 +7,6 @@ import pytest
 
 from alviz import insight
 from alviz.pool import Pool
-
-
-def test_more_like_returns_exactly_the_true_nearest_items_nearest_first():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(500, 8)).astype(np.float32)
-    sel = np.array([3, 70])
-    got = insight.more_like(X, sel, 10)
-    d = np.min(((X[:, None, :] - X[None, sel, :]) ** 2).sum(-1), axis=1)
-    d[sel] = np.inf
-    assert got.tolist() == np.argsort(d)[:10].tolist()
-
-
-def test_more_like_leaves_out_excluded_items_and_refuses_an_empty_selection():
-    X = np.arange(20, dtype=np.float32).reshape(10, 2)
-    exclude = np.zeros(10, bool)
-    exclude[4] = True
-    assert 4 not in insight.more_like(X, [3], 3, exclude=exclude).tolist()
-    with pytest.raises(ValueError, match="Select at least one item"):
-        insight.more_like(X, [], 3)
-
-
-def test_nearest_finds_the_k_closest_candidates_in_order():
-    X = np.array([[0, 0], [1, 0], [5, 0], [2, 0], [10, 0]], dtype=np.float32)
-    idx, dist = insight.nearest(X, np.array([0]), np.array([2, 3, 4, 1]), k=2)
-    assert idx.tolist() == [[1, 3]] and dist.tolist() == [[1.0, 2.0]]
 
 
 def test_coverage_counts_items_within_the_radius_of_a_label():

@@ -8,8 +8,27 @@ import threading
 import numpy as np
 import pytest
 
-from alviz import insight, neighbors
+from alviz import geometry, neighbors
 from alviz.pool import Pool
+
+
+def test_exact_search_returns_exactly_the_true_nearest_items_nearest_first():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 8)).astype(np.float32)
+    sel = np.array([3, 70])
+    got = neighbors.exact_search(X, sel, 10)
+    d = np.min(((X[:, None, :] - X[None, sel, :]) ** 2).sum(-1), axis=1)
+    d[sel] = np.inf
+    assert got.tolist() == np.argsort(d)[:10].tolist()
+
+
+def test_exact_search_leaves_out_excluded_items_and_refuses_an_empty_selection():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    exclude = np.zeros(10, bool)
+    exclude[4] = True
+    assert 4 not in neighbors.exact_search(X, [3], 3, exclude=exclude).tolist()
+    with pytest.raises(ValueError, match="Select at least one item"):
+        neighbors.exact_search(X, [], 3)
 
 
 def clustered(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -35,11 +54,11 @@ def test_index_finds_what_the_exact_search_finds_once_built(make_session, fresh_
     sess = make_session(Pool(name="big", ids=[f"i{i}" for i in range(len(X))], vectors=X))
     sess.label(np.arange(0, 800, 37), "a", source="bulk")  # labeled items are left out by both searches
     neighbors.index_for(sess.X).wait(timeout=60)
-    patch = insight.nearest(X, np.array([250]), np.arange(len(X)), k=30)[0][0]  # what a lasso selects
+    patch = geometry.nearest(X, np.array([250]), np.arange(len(X)), k=30)[0][0]  # what a lasso selects
     for rows in ([5], [17, 400], patch.tolist()):
         found = sess.more_like(np.array(rows), 30)
         assert sess.last_neighbor_search == "index"
-        exact = insight.more_like(X, np.array(rows), 30, exclude=sess.labeled)
+        exact = neighbors.exact_search(X, np.array(rows), 30, exclude=sess.labeled)
         assert recall(found, exact) >= 0.95
         assert not sess.labeled[found].any() and not np.isin(found, rows).any()
 
@@ -58,7 +77,7 @@ def test_exact_search_answers_at_once_while_the_index_builds(make_session, fresh
     try:
         found = sess.more_like(np.array([3, 4]), 10)
         assert sess.last_neighbor_search == "exact (index building)"
-        assert found.tolist() == insight.more_like(X, np.array([3, 4]), 10).tolist()
+        assert found.tolist() == neighbors.exact_search(X, np.array([3, 4]), 10).tolist()
     finally:
         release.set()
     neighbors.index_for(sess.X).wait(timeout=60)
@@ -77,7 +96,7 @@ def test_a_failed_build_leaves_the_exact_search_answering_and_says_why(fresh_ind
         neighbors.index_for(X).wait(timeout=60)
     found, how = neighbors.more_like(X, [3], 10)
     assert how == "exact (the index failed: no room for the graph)"
-    assert found.tolist() == insight.more_like(X, [3], 10).tolist()
+    assert found.tolist() == neighbors.exact_search(X, [3], 10).tolist()
 
 
 def test_small_pools_keep_the_exact_search(make_session):
@@ -85,7 +104,7 @@ def test_small_pools_keep_the_exact_search(make_session):
     sess = make_session(Pool(name="small", ids=[f"i{i}" for i in range(len(X))], vectors=X))
     found = sess.more_like(np.array([1]), 5)
     assert sess.last_neighbor_search == "exact"
-    assert found.tolist() == insight.more_like(X, np.array([1]), 5).tolist()
+    assert found.tolist() == neighbors.exact_search(X, np.array([1]), 5).tolist()
 
 
 def test_a_selection_cheap_to_search_exactly_is_searched_exactly_even_with_an_index(fresh_index, monkeypatch):
@@ -121,10 +140,10 @@ def test_a_walk_cut_off_from_enough_items_falls_back_to_the_exact_answer(fresh_i
     # out of it to 80 answers
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(100, 1, (300, 4))]).astype(np.float32)
-    assert neighbors.search(X, neighbors.knn_graph(X), np.array([0]), 80) is None
+    assert neighbors.graph_search(X, neighbors.knn_graph(X), np.array([0]), 80) is None
     neighbors.index_for(X).wait(timeout=60)
     found, how = neighbors.more_like(X, [0], 80)
-    assert how == "exact" and found.tolist() == insight.more_like(X, [0], 80).tolist()
+    assert how == "exact" and found.tolist() == neighbors.exact_search(X, [0], 80).tolist()
 
 
 def test_bad_selections_get_clear_messages_and_a_repeated_row_counts_once(make_session, fresh_index):

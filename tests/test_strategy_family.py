@@ -194,15 +194,15 @@ def test_simulate_cli_says_what_an_npz_without_y_lacks(tmp_path, capsys):
 def test_typiclust_past_the_shared_fine_clustering_clusters_the_pool_itself(monkeypatch):
     """With more labels + k than the fine clustering has clusters, TypiClust asks k-means of the sample for them
     all (it used to stop at the fine count, spreading a batch over too few clusters) and still keeps its contract."""
-    from alviz.strategies import clustering
+    from alviz import geometry
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1200, 8)).astype(np.float32)
     labeled = np.zeros(len(X), bool)
     labeled[rng.choice(len(X), 700, replace=False)] = True  # 700 + 5 > 500 fine clusters
     asked = []
-    real = clustering.lloyd
-    monkeypatch.setattr(clustering, "lloyd", lambda Xs, k, r, **kw: asked.append(k) or real(Xs, k, r, **kw))
+    real = geometry.lloyd
+    monkeypatch.setattr(geometry, "lloyd", lambda Xs, k, r, **kw: asked.append(k) or real(Xs, k, r, **kw))
     ctx = QueryContext(X=X, labeled=labeled, y=np.where(labeled, 0, -1))
     picked = select("typiclust", ctx, 5, 0)
     assert asked[-1] == 705  # (the first call, 500, builds the shared fine clustering)

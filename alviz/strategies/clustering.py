@@ -17,10 +17,11 @@ import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from alviz import geometry
+
 FINE = 500  # clusters of the per-embedding k-means (TypiClust never asks for more)
 SAMPLE = 10_000  # items that k-means is fit on and TypiClust picks from; the whole pool below this
 ITERATIONS = 12  # Lloyd iterations: a fine clustering needs a good partition, not convergence to the last item
-ROWS = 4096  # rows per distance block: (4096, 500) float32 is 8 MB
 SEED = 0  # the per-embedding clustering is the same whichever query asks first
 
 _cache: dict[int, tuple[weakref.ref, dict]] = {}
@@ -53,53 +54,7 @@ class FineClusters:
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """Nearest fine center of each row of X (any rows of the pool, sampled or not)."""
-        return nearest(X, self.centers)
-
-
-def nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest center (squared Euclidean) for each row, in blocks of rows."""
-    X = np.asarray(X, dtype=np.float32)
-    centers = np.asarray(centers, dtype=np.float32)
-    cc = np.einsum("ij,ij->i", centers, centers)
-    out = np.empty(len(X), dtype=np.int64)
-    for start in range(0, len(X), ROWS):
-        block = X[start : start + ROWS]
-        d = block @ centers.T
-        d *= -2.0
-        d += cc  # ||x||² is the same for every center: not needed for the argmin
-        out[start : start + len(block)] = d.argmin(axis=1)
-    return out
-
-
-def lloyd(
-    X: np.ndarray, k: int, rng: np.random.Generator, iterations: int = ITERATIONS
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, centers) of plain k-means in float32, started from k distinct random rows.
-
-    sklearn's k-means++ seeding and mini-batch steps cost 7 CPU-s for 500 clusters of 20k x 256 here; a fine
-    partition needs neither: each iteration is one float32 matrix product."""
-    X = np.asarray(X, dtype=np.float32)
-    k = int(min(k, len(X)))
-    centers = X[rng.choice(len(X), k, replace=False)].copy()
-    labels = np.full(len(X), -1, dtype=np.int64)
-    for _ in range(iterations):
-        new = nearest(X, centers)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-        counts = np.bincount(labels, minlength=k)
-        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-        _sum_by_label(sums, labels, X)
-        filled = counts > 0  # an empty cluster keeps its center: it is a sampled row, so it wins one next time
-        centers[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
-    return labels, centers
-
-
-def _sum_by_label(sums: np.ndarray, labels: np.ndarray, X: np.ndarray) -> None:
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    sums[sorted_labels[starts]] = np.add.reduceat(X[order].astype(np.float64), starts, axis=0)
+        return geometry.nearest_center(X, self.centers)
 
 
 def fine_clusters(X: np.ndarray) -> FineClusters:
@@ -110,7 +65,7 @@ def fine_clusters(X: np.ndarray) -> FineClusters:
             rng = np.random.default_rng(SEED)
             sample = np.arange(len(X)) if len(X) <= SAMPLE else np.sort(rng.choice(len(X), SAMPLE, replace=False))
             with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
-                labels, centers = lloyd(X[sample], min(FINE, len(sample)), rng)
+                labels, centers = geometry.lloyd(X[sample], min(FINE, len(sample)), rng, iterations=ITERATIONS)
             sizes = np.bincount(labels, minlength=len(centers))
             store["fine"] = FineClusters(sample, labels, centers, sizes)
         return store["fine"]

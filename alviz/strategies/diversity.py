@@ -11,15 +11,13 @@ its D² sampling is likely to reach). TypiClust and density share one clustering
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
-from alviz import scores
+from alviz import geometry, scores
 from alviz.strategies import clustering
 from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
-CHUNK = 1024
 CANDIDATES_PER_PICK = 10  # diverse_top spreads a batch over k clusters of the 10·k best-scoring items
 CANDIDATES = 20_000  # items k-center and BADGE choose among; the whole unlabeled pool below this
 MAX_REFERENCE = 10_000  # labeled items k-center measures distances to (a uniform sample beyond)
@@ -61,18 +59,6 @@ def egl(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     return top_k_unlabeled(scores.expected_gradient_length(ctx.proba, feature_norms(ctx)), ctx.labeled, k, rng)
 
 
-def min_sqdist(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared distance of each row of X to its nearest center, in chunks of centers (bounded memory)."""
-    X = np.asarray(X, dtype=np.float32)
-    xx = np.einsum("ij,ij->i", X, X)
-    best = np.full(len(X), np.inf, dtype=np.float32)
-    for start in range(0, len(centers), CHUNK):
-        C = np.asarray(centers[start : start + CHUNK], dtype=np.float32)
-        d = xx[:, None] - 2.0 * (X @ C.T) + np.einsum("ij,ij->i", C, C)[None, :]
-        np.minimum(best, d.min(axis=1), out=best)
-    return np.maximum(best, 0.0)
-
-
 @register(
     "kcenter",
     description="items farthest from everything labeled, so that the labels cover the pool (core-set)",
@@ -91,10 +77,10 @@ def kcenter(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     if len(ref):
         if len(ref) > MAX_REFERENCE:
             ref = rng.choice(ref, MAX_REFERENCE, replace=False)
-        dist = min_sqdist(Xc, X[ref])
+        dist = geometry.min_sqdist(Xc, X[ref])
     else:  # nothing labeled: start from a random item
         picked.append(int(rng.choice(len(cand))))
-        dist = min_sqdist(Xc, Xc[picked])
+        dist = geometry.min_sqdist(Xc, Xc[picked])
     xx = np.einsum("ij,ij->i", Xc, Xc)
     dist[picked] = -np.inf
     while len(picked) < k:
@@ -149,23 +135,6 @@ def badge(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     return cand[np.asarray(picked)]
 
 
-def cluster(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, centers) of k-means. Beyond N·K = 500k, mini-batch k-means fit on a sample of at most
-    max(20·K, 10k) items, then every item assigned: full k-means there costs N·K·d per iteration."""
-    n_clusters = int(max(1, min(n_clusters, len(X))))
-    seed = int(rng.integers(2**31 - 1))
-    X = np.asarray(X, dtype=np.float32)
-    if len(X) * n_clusters <= 500_000:
-        with threadpool_limits(limits=1):  # small inputs: threads only contend
-            km = KMeans(n_clusters, n_init=1, max_iter=100, random_state=seed).fit(X)
-        return km.labels_, km.cluster_centers_
-    n_fit = min(len(X), max(20 * n_clusters, 10_000))
-    sample = X[rng.choice(len(X), n_fit, replace=False)] if n_fit < len(X) else X
-    sample = sample.astype(np.float64)  # sklearn's float32 distances take a slow upcasting path in k-means++
-    km = MiniBatchKMeans(n_clusters, batch_size=2048, n_init=1, max_iter=10, random_state=seed).fit(sample)
-    return clustering.nearest(X, km.cluster_centers_), km.cluster_centers_  # float32 blocks, no float64 pool copy
-
-
 def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: int = 20) -> np.ndarray:
     """Representativeness: cosine similarity of each item to the center of its k-means cluster.
 
@@ -180,7 +149,7 @@ def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: i
         out = np.empty(len(X), dtype=np.float32)
         for start in range(0, len(X), ROWS):
             block = np.asarray(X[start : start + ROWS], dtype=np.float32)
-            near = clustering.nearest(block, centers)
+            near = geometry.nearest_center(block, centers)
             norms = np.maximum(np.linalg.norm(block, axis=1), 1e-12)
             out[start : start + len(block)] = np.einsum("ij,ij->i", block, cunit[near]) / norms
         store[key] = out
@@ -204,7 +173,7 @@ def diverse_top(
     if len(cand) <= k:
         return cand
     with threadpool_limits(limits=1):  # k-means of ~10·k points: threads only contend
-        labels, _ = cluster(ctx.X[cand], k, rng)
+        labels, _ = geometry.kmeans(ctx.X[cand], k, rng)
     _, first = np.unique(labels, return_index=True)  # cand is sorted by score: a cluster's first member is its best
     picked = cand[first]
     if len(picked) < k:  # fewer non-empty clusters than k: fill with the next best
@@ -235,14 +204,9 @@ def typicality(X: np.ndarray, members: np.ndarray, rng: np.random.Generator, knn
     kk = min(knn, len(ref) - 1)
     if kk < 1:
         return np.ones(len(members), dtype=np.float32)
-    d2 = min_sqdist_matrix(X[members], X[ref])
+    d2 = geometry.sqdist(X[members], X[ref])
     nearest = np.partition(d2, kk, axis=1)[:, 1 : kk + 1]  # column 0 is (mostly) the item itself
     return (1.0 / (np.sqrt(nearest).mean(axis=1) + 1e-12)).astype(np.float32)
-
-
-def min_sqdist_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    d = np.einsum("ij,ij->i", A, A)[:, None] - 2.0 * (A @ B.T) + np.einsum("ij,ij->i", B, B)[None, :]
-    return np.maximum(d, 0.0)
 
 
 @register(
@@ -269,8 +233,8 @@ def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray
         # Capped at the fine count, a batch spread over too few clusters: 0.947 vs scikit-activeml's 0.960 on
         # digits at 100 + 10 x 100 labels.
         with threadpool_limits(limits=1, user_api="blas"):
-            labels, centers = clustering.lloyd(X[rows], min(wanted, len(rows)), rng, iterations=PAST_FINE_ITERATIONS)
-            covering = clustering.nearest(X[labeled_rows], centers)
+            labels, centers = geometry.lloyd(X[rows], min(wanted, len(rows)), rng, iterations=PAST_FINE_ITERATIONS)
+            covering = geometry.nearest_center(X[labeled_rows], centers)
     n_clusters = int(max(labels.max(), covering.max(initial=-1))) + 1
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
     covered = np.bincount(covering, minlength=n_clusters).astype(np.int64)
