@@ -13,7 +13,6 @@ dies, even by ``kill -9``.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing as mp
 import os
 import sys
@@ -31,8 +30,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 
-from alviz import neighbors
-from alviz.embed import cache
+from alviz import cache, neighbors
 
 UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1, "seed": 0}
 EXACT_MAX = 20_000  # pools up to here get the exact UMAP of every item
@@ -47,9 +45,9 @@ Progress = Callable[[int, int, "np.ndarray | None", str], None]
 
 
 def data_key(X: np.ndarray, method: str, params: dict) -> str:
-    h = hashlib.sha1(neighbors.digest(X).encode())  # the digest is remembered per array: no rehash per rerun
-    h.update(f"{X.shape}{method}{sorted(params.items())}".encode())
-    return f"proj-{method}-{h.hexdigest()[:20]}"
+    """The cache key of X's map by ``method`` with ``params`` (the content digest is remembered per array: no
+    rehash per rerun)."""
+    return cache.make_key(f"proj-{method}", (neighbors.digest(X), f"{X.shape}{method}{sorted(params.items())}"))
 
 
 def pca_2d(X: np.ndarray, seed: int = 0, fit_rows: int = PCA_FIT_ROWS) -> np.ndarray:
@@ -316,7 +314,7 @@ class BackgroundProjector:
                 self._jobs[key] = _done_future(None)
                 return key
             for name in (_partial_key(key), _progress_key(key)):  # left by a worker that died mid-job
-                (self.cache_dir / f"{name}.npz").unlink(missing_ok=True)
+                cache.entry_path(self.cache_dir, name).unlink(missing_ok=True)
             digest = neighbors.digest(X)
             X32 = np.asarray(X, np.float32)
             self._jobs[key] = self._submit(_umap_job, X32, params, str(self.cache_dir), key, digest)

@@ -3,7 +3,6 @@ and an embeddings file beside the images may bring its own vectors."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alviz import cache
 from alviz.datasets.arrays import read_arrays
 from alviz.datasets.images import ImageTooLarge, image_to_array, max_image_pixels, stack_images
 from alviz.datasets.paths import inside_data_root
@@ -65,25 +65,24 @@ _DECODE_VERSION = 1  # bump when image_to_array's output changes, so no stale de
 
 def _folder_key(root: Path, files: list[Path], size: int) -> str:
     """A digest of what decoding depends on: every file's relative path, byte size and mtime, and the options."""
-    h = hashlib.sha1(f"v{_DECODE_VERSION}|{size}|{max_image_pixels()}".encode())
-    for f in files:
-        try:
-            st = f.stat()
-            h.update(f"\0{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
-        except OSError:  # vanished or unreadable: decoding reports it; the key just has to differ
-            h.update(f"\0{f.relative_to(root).as_posix()}\0?".encode())
-    return f"folder-{h.hexdigest()[:24]}"
+
+    def parts():
+        yield f"v{_DECODE_VERSION}|{size}|{max_image_pixels()}"
+        for f in files:
+            try:
+                st = f.stat()
+                yield f"\0{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}"
+            except OSError:  # vanished or unreadable: decoding reports it; the key just has to differ
+                yield f"\0{f.relative_to(root).as_posix()}\0?"
+
+    return cache.make_key("folder", parts(), length=24)
 
 
 def _decoded_dir() -> Path:
-    from alviz.embed.cache import default_cache_dir
-
-    return default_cache_dir() / "folders"
+    return cache.default_cache_dir() / "folders"
 
 
 def _load_decoded(key: str) -> _Decoded | None:
-    from alviz.embed import cache
-
     got = cache.load(_decoded_dir(), key)
     if got is None or len(got["ids"]) != len(got["images"]):
         return None
@@ -97,8 +96,6 @@ def _load_decoded(key: str) -> _Decoded | None:
 
 def _save_decoded(key: str, d: _Decoded) -> None:
     """Keep the decoded images for the next load; a full or read-only disk only costs that speed-up."""
-    from alviz.embed import cache
-
     if d.images is None:
         return  # nothing readable: the load fails and there is nothing worth keeping
     text = {name: np.array(values, dtype=str) for name, values in (("skipped", d.skipped), ("too_large", d.too_large))}
