@@ -59,12 +59,17 @@ def exposure_problems(host: str, env: dict[str, str]) -> list[str]:
     return missing
 
 
+def _app_script() -> Path | None:
+    """The Streamlit entry: the one installed with the wheel (package ``alviz_app``), else a source checkout's app.py
+    beside the alviz package; None when neither is there."""
+    beside = Path(__file__).resolve().parent.parent
+    return next((p for p in (beside / "alviz_app" / "app.py", beside / "app.py") if p.is_file()), None)
+
+
 def cmd_app(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.exists():
-        print(
-            f"error: app.py not found next to the alviz package ({app}); run from a source checkout.", file=sys.stderr
-        )
+    app = _app_script()
+    if app is None:
+        print("error: alviz's app.py is missing from this installation; reinstall alviz.", file=sys.stderr)
         return 2
     env = dict(os.environ)
     if args.data:

@@ -29,8 +29,13 @@ SAMPLE_FILE = "fashion_mnist_sample.npz"
 
 
 def _sample_dir() -> Path:
+    """ALVIZ_SAMPLE_DATA, else the copy installed inside the package (a wheel), else the checkout's sample_data/."""
     env = os.environ.get("ALVIZ_SAMPLE_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "sample_data"
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "sample_data"
+    return installed if installed.is_dir() else package.parent / "sample_data"
 
 
 def _fashion_files(split: str) -> list[str]:
