@@ -17,10 +17,8 @@ Citovsky et al., cluster-margin, 2021). ``auto`` reads, without ground truth, wh
 The budget is reported as the count of the least-labeled class among those that have labels (a mean over all
 the model's classes called 5 classes of 40 labels and 5 of none "20 labels per class"). It no longer picks the
 regime: fixed thresholds on it (TypiClust below 3 labels in the least-labeled class, half TypiClust below 10)
-lost to diverse margin with this exploration on every pool of ``benchmarks/peers.py`` (digits, Fashion-MNIST
-10k, the bundled sample; 20 random initial labels + 15 x 20, 3 repeats, mean accuracy over rounds):
-0.921 -> 0.924, 0.724 -> 0.733, 0.708 -> 0.726; at 100 + 10 x 100 on digits and the sample 0.964 -> 0.967 and
-0.761 -> 0.766.
+lost to diverse margin with this exploration on every pool of ``benchmarks/peers.py`` (the numbers are in
+``benchmarks/README.md``).
 """
 
 from __future__ import annotations

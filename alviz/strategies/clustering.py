@@ -1,7 +1,7 @@
 """Clusterings that depend only on the embedding, computed once per embedding array and shared by queries.
 
-TypiClust and density-weighted entropy used to run k-means over the whole pool on every query (2.9 CPU-s at
-10k items, growing with N). What they need does not depend on the labels: a fine k-means (at most ``FINE``
+TypiClust and density-weighted entropy used to run k-means over the whole pool on every query, a cost that
+grows with N. What they need does not depend on the labels: a fine k-means (at most ``FINE``
 clusters) of a fixed sample of at most ``SAMPLE`` items. A query that wants fewer, coarser clusters merges the
 fine centers with a k-means weighted by their sizes (hundreds of points, milliseconds). The cache is keyed on
 the embedding array's identity and lives as long as the array does; an embedding is never changed in place.

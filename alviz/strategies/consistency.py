@@ -11,13 +11,11 @@ The mirror images go through the *same fitted embedder* as the originals (``alvi
 "hflip")``: the same PCA basis, the same trained network), so ``ctx.X_flip`` lives in the model's input space.
 Only image pools have it: for text pools and tables of vectors the strategy and the color raise ``NeedsImages``.
 
-Measured (benchmarks/label_efficiency.py, 20 initial labels, 15 rounds of 20, 3 repeats; AUC = mean accuracy):
-on raw pixels -> PCA it is a poor *query* strategy, worse than random (digits 0.710 vs random 0.889, margin
-0.912; Fashion-MNIST 10k 0.520 vs random 0.693, margin 0.733): there a mirror image is far from its original in
-the embedding, so the score mostly measures how asymmetric a class is (shoes, digits) and a batch fills with one
-class. With features closer to flip-invariant it is on par (bundled sample, EfficientNet-Lite0: 0.734 vs random
-0.743, margin 0.747, final accuracy 0.805 vs 0.781). Its best use is the map color: where, within a class, the
-model's answer hangs on the image's orientation.
+On raw pixels -> PCA it is a poor *query* strategy, worse than random (``benchmarks/label_efficiency.py``; the
+numbers are in ``benchmarks/README.md``): there a mirror image is far from its original in the embedding, so the
+score mostly measures how asymmetric a class is (shoes, digits) and a batch fills with one class. With features
+closer to flip-invariant (EfficientNet-Lite0) it is on par with random and margin. Its best use is the map color:
+where, within a class, the model's answer hangs on the image's orientation.
 """
 
 from __future__ import annotations

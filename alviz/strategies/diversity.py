@@ -22,8 +22,8 @@ CANDIDATES_PER_PICK = 10  # diverse_top spreads a batch over k clusters of the 1
 CANDIDATES = 20_000  # items k-center and BADGE choose among; the whole unlabeled pool below this
 MAX_REFERENCE = 10_000  # labeled items k-center measures distances to (a uniform sample beyond)
 ROWS = 32_768  # rows per block when a pool-wide quantity is computed in pieces
-# TypiClust past the fine clustering: Lloyd iterations of its per-query k-means of the sample (cost grows with the
-# labels: 600 labels + 100 at 100k x 256 took 0.8 CPU-s with 12 iterations)
+# TypiClust past the fine clustering: Lloyd iterations of its per-query k-means of the sample (its cost grows with
+# the labels; fewer iterations than the fine clustering's kept the same AUC, see benchmarks/README.md)
 PAST_FINE_ITERATIONS = 4
 
 
@@ -230,8 +230,7 @@ def typiclust(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray
         labels = of_fine[fine.labels]
         covering = of_fine[fine.assign(X[labeled_rows])]
     else:  # more clusters than the shared fine clustering has (past ~500 labels): k-means of the sample itself.
-        # Capped at the fine count, a batch spread over too few clusters: 0.947 vs scikit-activeml's 0.960 on
-        # digits at 100 + 10 x 100 labels.
+        # Capped at the fine count, a batch spread over too few clusters and lost to scikit-activeml's TypiClust.
         with threadpool_limits(limits=1, user_api="blas"):
             labels, centers = geometry.lloyd(X[rows], min(wanted, len(rows)), rng, iterations=PAST_FINE_ITERATIONS)
             covering = geometry.nearest_center(X[labeled_rows], centers)

@@ -21,11 +21,9 @@ that overlap, labels that are noisy) above a merely uncertain-looking border the
 Fallback (never a crash): before any model, TypiClust; while some labeled class has fewer than MIN_PER_CLASS
 labels (out-of-fold losses need a few per class), margin. ``fallback_reason(ctx)`` says which applies.
 
-Measured (benchmarks/label_efficiency.py, 20 initial labels, 15 rounds of 20, 3 repeats; AUC = mean accuracy):
-digits 0.911 (margin 0.912, random 0.889); Fashion-MNIST 10k on pixels -> PCA 0.693 (margin 0.733, random 0.693);
-bundled sample on EfficientNet-Lite0 0.746 (margin 0.747, random 0.743). On a planted region of noisy labels in
-digits the predicted loss ranks the region's unlabeled items with ROC AUC 0.91-0.97 (margin: 0.85-0.89). About
-0.3 s a round at 2k-10k items, 0.4 s a query at 100k x 256 (benchmarks/strategy_speed.py).
+On a planted region of noisy labels it ranks the region's unlabeled items higher than margin does; as a query
+strategy it is at best on par with margin, and a query's cost stays flat in N (``benchmarks/label_efficiency.py``,
+``benchmarks/strategy_speed.py``; the numbers are in ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ space best. With more classes the head is one-vs-rest, and we take each item's d
 class hyperplanes (``Learner.hyperplane_distance``), in the space the head sees (scaled embeddings).
 
 It needs a linear SVM: the session's model when it is one (``--model svm``), else one fit here on the labeled
-items alone (a few milliseconds at hundreds of labels). Before two classes have labels there is no hyperplane,
+items alone (cheap: a linear fit on the labels). Before two classes have labels there is no hyperplane,
 so it picks at random, like the uncertainty strategies before the first model.
 """
 

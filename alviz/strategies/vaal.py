@@ -6,8 +6,8 @@ codes the discriminator calls "labeled"). What the discriminator can still tell 
 represent, so VAAL queries the items it is most confident are unlabeled.
 
 The paper works on pixels with a convolutional VAE; here the input is the embedding (standardized), so both nets
-are two-layer MLPs and a query trains in about a second on a CPU, whatever the pool size: a fixed number of
-steps on batches drawn from the labeled and the unlabeled items, then one scoring pass over the unlabeled ones.
+are two-layer MLPs and a query costs the same on a CPU whatever the pool size: a fixed number of steps on
+batches drawn from the labeled and the unlabeled items, then one scoring pass over the unlabeled ones.
 Seeded from the query's rng (the nets' initial weights and every batch), so a seed gives the same picks.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
-STEPS = 100  # optimizer steps of the VAE and of the discriminator each (200 and 300 picked worse in the test
-# pool of tests/test_vaal.py: 0.93 and 0.73 of the picks in the unlabeled region against 1.0; the VAE learns to fool)
+STEPS = 100  # optimizer steps of the VAE and of the discriminator each (more picked worse in the test pool of
+# tests/test_vaal.py: the VAE learns to fool the discriminator)
 BATCH = 128  # items per side (labeled / unlabeled) in a step
 HIDDEN, LATENT = 128, 32
 ADVERSARIAL = 1.0  # weight of the VAE's "fool the discriminator" term (the paper's lambda_2 = 1)
@@ -72,7 +72,7 @@ def vaal_scores(
 
     seed = int(rng.integers(2**31))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # nets this small lose to thread hand-offs: 300 steps: 63 s on 2 busy cores, 6 s on 1
+    torch.set_num_threads(1)  # nets this small lose to thread hand-offs
     try:
         return _train_and_score(X, lab, unl, batch, seed, rng, steps, progress)
     finally:
