@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alviz import geometry
-from alviz.embed import cache
+from alviz import cache, geometry
 
 INDEX_THRESHOLD = 20_000  # pools above this many items use the index (once it is built)
 MAX_QUERY_ROWS = 1000  # a larger selection is represented by a seeded sample of this many items

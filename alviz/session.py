@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alviz import difficulty, history, insight, neighbors, scores, team
+from alviz import difficulty, geometry, history, insight, neighbors, scores, team
 from alviz.embed import Embedding, embed_view
 from alviz.model import Learner, OneClassError, committee_proba, fit_committee
 from alviz.pool import UNLABELED, Pool
@@ -192,6 +192,13 @@ class Session:
             self._synced_at = written.last_event_id
         else:
             self.sync()
+
+    def set_annotator(self, name: str) -> None:
+        """Who gives the next labels (a signed-in user, or the name typed in the sidebar)."""
+        name = str(name).strip()
+        if not name:
+            raise ValueError("The annotator needs a name.")
+        self.annotator = name
 
     def answer(self, row: int, name: str, suggested: int | None, blind: bool = False) -> int:
         """Store a Queue answer: ``accepted`` when it is the suggested class, ``corrected`` when another,
@@ -502,7 +509,7 @@ class Session:
         if p is not None:
             out.update(entropy=float(scores.entropy(p[[row]])[0]), margin=float(1 - scores.margin(p[[row]])[0]))
         labeled = np.flatnonzero(self.labeled)
-        idx, dist = insight.nearest(self.X, np.array([row]), labeled, k)
+        idx, dist = geometry.nearest(self.X, np.array([row]), labeled, k)
         out["neighbors"] = [
             {"row": int(i), "label": self.class_names[self.y[i]], "distance": float(d)}
             for i, d in zip(idx[0], dist[0], strict=True)

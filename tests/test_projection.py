@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alviz import neighbors, projection
-from alviz.embed import cache
+from alviz import cache, neighbors, projection
 
 ROOT = Path(__file__).resolve().parent.parent
 

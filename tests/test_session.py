@@ -455,3 +455,13 @@ def test_queue_answers_are_stored_by_how_they_relate_to_the_suggestion_and_count
     assert sess.current_sources()["item-008"] == "corrected"
     latest = sess.suggestion_curve()[-1]  # answers since the last round: only accepted and corrected count
     assert (latest["round"], latest["accepted"], latest["corrected"], latest["accuracy"]) == (None, 1, 1, 0.5)
+
+
+def test_the_next_labels_carry_the_annotator_set_on_the_session(vector_pool, make_session):
+    sess = make_session(vector_pool)
+    sess.set_annotator("  bea ")
+    sess.label([0], "left", source="single")
+    assert sess.store.events(sess.project_id)[-1]["annotator"] == "bea"
+    with pytest.raises(ValueError, match="needs a name"):
+        sess.set_annotator(" ")
+    assert sess.annotator == "bea"

@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from alviz import insight, provenance
+from alviz import geometry, insight, provenance
 from alviz.figures import coverage_figure, source_curves_figure, stability_figure
 from alviz.markup import md
 from alviz.session import Session
@@ -43,7 +43,7 @@ def coverage_panel(sess: Session, labels_at_rounds: list[np.ndarray]) -> None:
         "(the median distance between an item and its nearest neighbor)."
     )
     if sess.predicted is not None and sess.n_labeled:
-        near = np.sqrt(insight.min_sqdist(sess.X, sess.X[sess.labeled])) <= radius
+        near = np.sqrt(geometry.min_sqdist(sess.X, sess.X[sess.labeled])) <= radius
         pred = sess.predicted
         rows = [
             (name, int((pred == c).sum()), float(near[pred == c].mean()))

@@ -93,7 +93,7 @@ def session() -> Session | None:
     key = (spec, db_url())
     current: Session | None = st.session_state.get("session")
     if current is not None and st.session_state.get("session_key") == key:
-        current.annotator = annotator()
+        current.set_annotator(annotator())
         try:
             current.sync()  # teammates' labels since the last run
         except StoreError as exc:
