@@ -4,7 +4,7 @@ The browser keeps the points. A frame carries the coordinates only when the layo
 asked for a resync), and per-point colors as one uint8 code each: in full once, then as a versioned delta of
 the rows whose code changed. A frame is ``b"AVZ1"``, a little-endian uint32 header length, a JSON header, then
 the arrays, each 4-byte aligned and named in ``header["arrays"]``. The selection comes back as sorted uint32
-ids or an N-bit mask (LSB first), base64, whichever was smaller. No Streamlit here: views/_map.py mounts it.
+ids or an N-bit mask (LSB first), base64, whichever was smaller. No Streamlit here: views/panels/map.py mounts it.
 """
 
 from __future__ import annotations
