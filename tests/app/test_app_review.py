@@ -3,15 +3,12 @@ on the bundled sample (PCA map, no UMAP). A lasso is simulated by writing the ch
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _helpers import APP
 from streamlit.testing.v1 import AppTest
 from test_app import label_selection, run, select_rows  # the same simulated lasso as the app tests
 
 from alviz.datasets import load_sample
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture

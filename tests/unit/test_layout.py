@@ -5,7 +5,7 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _helpers import ROOT
 
 
 def _imports(path: Path) -> set[str]:

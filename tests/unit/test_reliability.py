@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import ROOT
 from _store_workers import writer
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -30,7 +31,6 @@ from alviz.pool import Pool
 from alviz.session import Session
 from alviz.store import Store, StoreError
 
-REPO = Path(__file__).resolve().parent.parent
 WRITERS, PER_WRITER = 4, 500
 
 
@@ -117,7 +117,7 @@ ITEMS = [f"item-{i:04d}" for i in range(1000)]
 def _spawn_child(url: str, tmp_path: Path, mode: str) -> tuple[subprocess.Popen, Path]:
     script, marker = tmp_path / "child.py", tmp_path / f"{mode}.started"
     script.write_text(CHILD)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(script), url, str(marker), mode], env=env)
     deadline = time.monotonic() + 60
     while not marker.exists():
@@ -321,7 +321,7 @@ def test_postgresql_server_restart_while_labeling_loses_nothing(pg_database):
 
     def restart() -> None:
         time.sleep(0.3)
-        subprocess.run([str(REPO / "scripts" / "pg_test_server.sh"), "restart"], check=True, capture_output=True)
+        subprocess.run([str(ROOT / "scripts" / "pg_test_server.sh"), "restart"], check=True, capture_output=True)
         restarted.set()
 
     t = threading.Thread(target=restart)
@@ -355,7 +355,7 @@ def test_the_app_says_when_the_database_is_busy_and_the_retry_stores(tmp_path, m
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(shared, "Store", functools.partial(Store, retries=2, busy_timeout=0.1, backoff=0.05))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.session_state["map_rows"] = np.array([3, 4])
     at.run()
     at.selectbox(key="bulk_class").select("Coat").run()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import APP, ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -24,8 +25,6 @@ from alviz.export import read_labels
 from alviz.markup import md
 from alviz.store import Store
 
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "app.py")
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_2 = "[click](javascript:alert(1)) :material/warning: **bold**"
 
@@ -112,7 +111,7 @@ def test_without_a_data_root_a_local_user_loads_anything(outside, monkeypatch):
 # ------------------------------------------------------------------------------------------- no pickle
 
 SOURCES = sorted(
-    [*REPO.glob("alviz/**/*.py"), *REPO.glob("views/**/*.py"), REPO / "app.py", *REPO.glob("scripts/*.py")]
+    [*ROOT.glob("alviz/**/*.py"), *ROOT.glob("views/**/*.py"), ROOT / "app.py", *ROOT.glob("scripts/*.py")]
 )
 
 
@@ -132,7 +131,7 @@ def test_the_code_never_unpickles_or_renders_raw_html(pattern, why):
         for p in SOURCES
         for n, line in enumerate(p.read_text().splitlines(), 1)
         if re.search(pattern, line)
-        for h in [f"{p.relative_to(REPO)}:{n}: {line.strip()}"]
+        for h in [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"]
     ]
     assert not hits, f"{why}: {hits}"
 
@@ -433,7 +432,7 @@ def test_sharing_the_app_on_the_network_needs_a_login_and_a_data_root(monkeypatc
 def test_the_app_config_shows_users_no_tracebacks_and_binds_to_loopback():
     import tomllib
 
-    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert config["server"]["address"] == "127.0.0.1"
 
@@ -553,7 +552,7 @@ def _unescaped_messages(path: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [REPO / "app.py", *sorted(REPO.glob("views/**/*.py"))],
+    [ROOT / "app.py", *sorted(ROOT.glob("views/**/*.py"))],
     ids=lambda p: p.name,
 )
 def test_error_messages_reach_the_page_escaped(path):
@@ -596,7 +595,7 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(data_root):
 
 
 def test_the_readme_never_puts_a_database_password_on_the_command_line():
-    readme = (REPO / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert not re.search(r"--db \S*://[^/@\s]*:[^/@\s]+@", readme)
     assert ".pgpass" in readme
 
@@ -607,7 +606,7 @@ def test_a_password_in_db_draws_a_warning(tmp_path, capsys):
 
 
 def test_the_readme_says_how_to_stop_framing_and_what_alviz_refuses():
-    team = (REPO / "README.md").read_text().split("## Labeling as a team")[1].split("\n## ")[0]
+    team = (ROOT / "README.md").read_text().split("## Labeling as a team")[1].split("\n## ")[0]
     assert "frame-ancestors" in team and "X-Frame-Options" in team
     assert "| Input | Answer |" in team
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import ROOT
 
 from alviz.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 UNLABELED_COLOR = "#a6a6a6"  # alviz.mapframe.MAP_UNLABELED
 NEW_CLASS = "➕ New class…"

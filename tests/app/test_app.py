@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import APP
 from streamlit.testing.v1 import AppTest
 
 from alviz.datasets import load_digits_pool, load_sample
 from alviz.store import Store
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 30
 NEW_CLASS = "➕ New class…"  # the Explore page's "new class" option
 PROJECT = "sample"  # the project is named after the pool

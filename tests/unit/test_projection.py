@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import ROOT
 
 from alviz import cache, neighbors, projection
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def clusters(n: int, d: int = 16, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _helpers import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
 NOT_SOURCES = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "build", "*.egg-info", ".*_cache", "tests", "benchmarks", "docs", "*.db*"
 )
@@ -26,14 +26,14 @@ NOT_SOURCES = shutil.ignore_patterns(
 
 def _dotted(folder: Path, prefix: tuple[str, ...] = ()) -> set[str]:
     """The packages under ``folder`` (every folder holding a .py file), as dotted names."""
-    return {".".join((*prefix, *p.parent.relative_to(REPO).parts)) for p in folder.rglob("*.py")}
+    return {".".join((*prefix, *p.parent.relative_to(ROOT).parts)) for p in folder.rglob("*.py")}
 
 
 def test_pyproject_lists_every_package_of_the_library_and_the_app():
     """setuptools is given the packages by name (the app's are mapped under alviz_app): a new subpackage left out
     of pyproject.toml would be missing from the wheel."""
-    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    expected = _dotted(REPO / "alviz") | _dotted(REPO / "views", ("alviz_app",)) | {"alviz_app"}
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    expected = _dotted(ROOT / "alviz") | _dotted(ROOT / "views", ("alviz_app",)) | {"alviz_app"}
     assert expected <= set(config["packages"]), sorted(expected - set(config["packages"]))
     assert config["package-dir"]["alviz_app"] == "."
 
@@ -72,7 +72,7 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     (a .pth inside that folder is not run, so the checkout's editable alviz stays out of reach)."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=NOT_SOURCES)  # build from a copy: no build/ in the checkout, nothing stale
+    shutil.copytree(ROOT, src, ignore=NOT_SOURCES)  # build from a copy: no build/ in the checkout, nothing stale
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp), "."]
     subprocess.run(build, cwd=src, check=True, timeout=120)
     (wheel,) = tmp.glob("alviz-*.whl")
