@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 
@@ -193,3 +195,17 @@ def _app_errors_in_full():
     from streamlit import config
 
     config.set_option("client.showErrorDetails", "full")
+
+
+@pytest.fixture(scope="module")
+def local_ray(request):
+    """A local Ray with 2 CPUs for the whole test file, its files in a temporary folder, stopped at the end. Classes
+    defined in that file travel to the workers by value (the workers cannot import a test file)."""
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="alviz-ray-test-", dir="/tmp")
+    ray.init(address="local", num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(request.module)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)

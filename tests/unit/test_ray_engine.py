@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-import tempfile
 
 import numpy as np
 import pytest
@@ -36,18 +34,6 @@ FAST = {
 
 def installed(method: str) -> bool:
     return EMBEDDERS[method].installed
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray with 2 CPUs for the whole file, its files in a temporary folder, stopped at the end. Classes
-    defined here travel to the workers by value (the workers cannot import this test file)."""
-    temp = tempfile.mkdtemp(prefix="alviz-ray-test-", dir="/tmp")
-    ray.init(address="local", num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=False)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -176,33 +162,3 @@ def test_a_text_pool_is_refused_before_ray_starts():
     pool = Pool("texts", ["a", "b", "c"], texts=["one cat", "two dogs", "a bird"])
     with pytest.raises(ValueError, match="The Ray engine embeds image pools; tfidf embeds texts"):
         embed_ray(pool, "tfidf")
-
-
-def test_the_data_page_embeds_on_ray_when_a_cluster_is_named(local_ray, tmp_path, monkeypatch):
-    """With ALVIZ_RAY_ADDRESS set, the Data page offers Ray; the embedding it makes there is the one the app uses."""
-    from streamlit.testing.v1 import AppTest
-    from test_app import APP, TIMEOUT, go_to, run
-
-    from alviz.embed import ray_engine
-
-    s = datasets.load_sample()
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(48):
-        Image.fromarray(s.images[i]).save(folder / f"img{i:03d}.png")
-    ids = sorted(f"img{i:03d}.png" for i in range(48))
-    np.savez(folder / "embeddings.npz", X=np.random.default_rng(0).normal(size=(48, 4)), ids=np.array(ids))
-    for name, value in {"ALVIZ_DATA": str(folder), "ALVIZ_CACHE": str(tmp_path / "cache"), "ALVIZ_UMAP": "0"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("ALVIZ_DB", str(tmp_path / "labels.db"))
-    monkeypatch.setenv("ALVIZ_RAY_ADDRESS", "auto")  # this process's Ray (the fixture's) is used as it is
-    ray_jobs = []
-    real_run = ray_engine.run_reader
-    monkeypatch.setattr(ray_engine, "run_reader", lambda *a, **kw: ray_jobs.append(1) or real_run(*a, **kw))
-    at = go_to(run(AppTest.from_file(APP, default_timeout=TIMEOUT)), "data")
-    assert any("Embedder: precomputed" in c.value for c in at.caption)
-    run(at.selectbox(key="embedder").set_value("pixels_pca"))
-    run(at.checkbox(key="embed_on_ray").check())
-    run(at.button(key="embed").click())
-    assert any("Embedder: pixels_pca" in c.value for c in at.caption), [c.value for c in at.caption]
-    assert ray_jobs == [1] and [p.name for p in (tmp_path / "cache").glob("pixels_pca-*.npz")]

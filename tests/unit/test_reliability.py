@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import ROOT
+from _helpers import ROOT, hold_sqlite_lock
 from _store_workers import writer
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -181,29 +181,11 @@ def test_a_writer_killed_at_a_random_moment_leaves_only_whole_actions(database, 
 # -------------------------------------------------------------------------------- database away a moment
 
 
-def _hold_sqlite_lock(path: str, seconds: float) -> threading.Thread:
-    """Another program takes the database's write lock for a while (e.g. a backup, a long import)."""
-    locked = threading.Event()
-
-    def hold() -> None:
-        con = sqlite3.connect(path, isolation_level=None)
-        con.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        time.sleep(seconds)
-        con.execute("ROLLBACK")
-        con.close()
-
-    t = threading.Thread(target=hold)
-    t.start()
-    locked.wait(5)
-    return t
-
-
 def test_sqlite_locked_for_a_moment_waits_and_stores(tmp_path):
     path = str(tmp_path / "labels.db")
     store = Store(path, busy_timeout=0.3, backoff=0.2)
     pid = store.project("p")
-    holder = _hold_sqlite_lock(path, 1.0)  # longer than one busy wait: the retries carry it
+    holder = hold_sqlite_lock(path, 1.0)  # longer than one busy wait: the retries carry it
     store.add_labels(pid, ["a", "b"], "cat", "alice", "bulk")
     holder.join()
     assert store.current_labels(pid) == {"a": "cat", "b": "cat"}
@@ -215,7 +197,7 @@ def test_sqlite_locked_too_long_says_so_and_writes_nothing_then_the_retry_stores
     store = Store(path, retries=2, busy_timeout=0.1, backoff=0.05)
     pid = store.project("p")
     store.add_labels(pid, ["a"], "dog", "alice", "single")
-    holder = _hold_sqlite_lock(path, 1.5)
+    holder = hold_sqlite_lock(path, 1.5)
     with pytest.raises(StoreError, match="unavailable or busy.*Nothing was written; try again"):
         store.add_labels(pid, ["a", "b"], "cat", "alice", "bulk")
     holder.join()
@@ -228,7 +210,7 @@ def test_a_session_keeps_its_labels_when_the_database_refuses_a_write(tmp_path, 
     path = str(tmp_path / "labels.db")
     sess = Session(vector_pool, Embedding(vector_pool.vectors, None, "x"), Store(path, 2, 0.05, 0.1), annotator="a")
     sess.label([0, 1], "left")
-    holder = _hold_sqlite_lock(path, 1.0)
+    holder = hold_sqlite_lock(path, 1.0)
     with pytest.raises(StoreError):
         sess.label([2, 3], "right")
     holder.join()
@@ -336,40 +318,6 @@ def test_postgresql_server_restart_while_labeling_loses_nothing(pg_database):
     assert rows(pg_database.url, "SELECT COUNT(*) FROM label_events")[0][0] == n
     assert len(store.current_labels(pid)) == n
     assert len(connects) >= 1  # the restart cut the pooled connection: the store had to reconnect
-
-
-# ---------------------------------------------------------------------------------------------- the app
-
-
-def test_the_app_says_when_the_database_is_busy_and_the_retry_stores(tmp_path, monkeypatch):
-    import functools
-
-    from streamlit.testing.v1 import AppTest
-
-    import views.panels.shared as shared
-    from alviz.datasets import load_sample
-
-    db = tmp_path / "labels.db"
-    env = {"ALVIZ_UMAP": "0", "ALVIZ_DB": str(db), "ALVIZ_DATA": "sample", "ALVIZ_ANNOTATOR": "tester"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("ALVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(shared, "Store", functools.partial(Store, retries=2, busy_timeout=0.1, backoff=0.05))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.session_state["map_rows"] = np.array([3, 4])
-    at.run()
-    at.selectbox(key="bulk_class").select("Coat").run()
-
-    holder = _hold_sqlite_lock(str(db), 1.5)  # the database is busy for a moment
-    at.button(key="bulk_label").click().run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert any("unavailable or busy" in e.value and "Nothing was written" in e.value for e in at.error)
-    holder.join()
-    assert Store(db).current_labels(Store(db).project("sample")) == {}
-
-    at.button(key="bulk_label").click().run()  # the user tries again
-    ids = load_sample().ids
-    assert Store(db).current_labels(Store(db).project("sample")) == {ids[3]: "Coat", ids[4]: "Coat"}
 
 
 # ------------------------------------------------------------------------------ files that would take it down
