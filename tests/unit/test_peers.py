@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
+from _helpers import ROOT
 
 pytest.importorskip("skactiveml", reason="benchmarks/peers.py needs scikit-activeml: pip install -e '.[bench]'")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 peers = importlib.import_module("peers")
 
 
