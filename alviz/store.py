@@ -4,7 +4,7 @@ SQLite file by default (WAL, so readers never block the writer), PostgreSQL (psy
 SQLAlchemy URL at your own risk. Current labels are derived from events (the latest event per item wins; a
 NULL label means "unlabeled", which is how undo is recorded), so history is never lost.
 
-Guarantees, each covered by tests on both databases (tests/test_store.py, tests/test_reliability.py):
+Guarantees, each covered by tests on both databases (tests/unit/test_store.py, tests/unit/test_reliability.py):
 
 - An action (one click: 1 item or 10,000) is one transaction: stored whole or not at all, also when the
   process is killed mid-write.

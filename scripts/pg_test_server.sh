@@ -2,7 +2,7 @@
 # A throwaway PostgreSQL server on 127.0.0.1 for alviz's tests and benchmarks (Debian's packages).
 #
 #   eval "$(scripts/pg_test_server.sh start)"   # exports ALVIZ_TEST_PG_URL and ALVIZ_TEST_PG_DIR
-#   .venv/bin/python -m pytest -q tests/test_store.py
+#   .venv/bin/python -m pytest -q tests/unit/test_store.py
 #   scripts/pg_test_server.sh restart           # drops every connection (tests use it for an outage)
 #   scripts/pg_test_server.sh stop              # stops it and deletes its data ($ALVIZ_TEST_PG_DIR)
 #

@@ -21,7 +21,7 @@ from alviz.strategies.base import QueryContext, register, top_k_unlabeled
 from alviz.strategies.uncertainty import random
 
 STEPS = 100  # optimizer steps of the VAE and of the discriminator each (more picked worse in the test pool of
-# tests/test_vaal.py: the VAE learns to fool the discriminator)
+# tests/unit/test_vaal.py: the VAE learns to fool the discriminator)
 BATCH = 128  # items per side (labeled / unlabeled) in a step
 HIDDEN, LATENT = 128, 32
 ADVERSARIAL = 1.0  # weight of the VAE's "fool the discriminator" term (the paper's lambda_2 = 1)

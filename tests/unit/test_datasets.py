@@ -243,7 +243,7 @@ def test_table_with_duplicate_ids_names_them(tmp_path):
 
 
 def test_table_with_no_numeric_columns_lists_the_columns_found(tmp_path):
-    # (a column named "text" would make a text pool: see tests/test_embedders.py)
+    # (a column named "text" would make a text pool: see tests/unit/test_embedders.py)
     pd.DataFrame({"id": ["a", "b"], "word": ["x", "y"]}).to_csv(tmp_path / "words.csv", index=False)
     with pytest.raises(ValueError, match="no numeric feature columns") as err:
         load_table(tmp_path / "words.csv")

@@ -135,7 +135,7 @@ def test_precomputed_returns_the_pool_vectors(pool_with_test):
 
 
 def test_available_embedders_fit_the_pool_kind(image_pool, vector_pool):
-    # pixels_pca first (the fast default); the learned image embedders are covered in tests/test_embedders.py
+    # pixels_pca first (the fast default); the learned image embedders are covered in tests/unit/test_embedders.py
     assert (available_for(image_pool)[0], available_for(vector_pool)) == ("pixels_pca", ["precomputed"])
 
 
