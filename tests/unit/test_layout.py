@@ -3,6 +3,8 @@ Streamlit's multipage mode needs them."""
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from _helpers import ROOT
@@ -39,3 +41,28 @@ def test_every_file_directly_in_views_is_a_page_of_the_navigation():
     pages = set(re.findall(r'st\.Page\(\s*"views/(\w+)\.py"', (ROOT / "app.py").read_text()))
     files = {p.stem for p in (ROOT / "views").glob("*.py") if p.stem != "__init__"}
     assert pages and files == pages
+
+
+def test_the_readme_recipe_for_a_strategy_registers_one_that_keeps_the_contract(tmp_path):
+    # The recipe is the newcomer's path: it must run as printed, in a fresh interpreter (the registry is global).
+    readme = (ROOT / "README.md").read_text()
+    recipe = readme[readme.index("**Add a query strategy**") :]
+    code = re.search(r"```python\n(.*?)```", recipe, re.S).group(1)
+    name = re.search(r'@register\("(\w+)"', code).group(1)
+    check = f"""
+from alviz.strategies import INFO, ordered, select
+X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+labeled = np.zeros(60, bool); labeled[:6] = True
+y = np.where(labeled, np.arange(60) % 2, -1)
+proba = np.random.default_rng(1).dirichlet([1, 1], 60)
+for p in (None, proba):
+    rows = select({name!r}, QueryContext(X=X, labeled=labeled, y=y, proba=p), 5, 0)
+    assert len(set(rows.tolist())) == 5 and not labeled[rows].any()
+assert {name!r} in [info.name for info in ordered()] and INFO[{name!r}].description
+print("ok")
+"""
+    script = tmp_path / "recipe.py"
+    script.write_text(code + check)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
