@@ -66,3 +66,14 @@ print("ok")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_every_test_file_sits_in_a_folder_pytest_collects():
+    # pyproject's testpaths name the three folders (cheap ones first): a test file elsewhere would never run.
+    folders = {"unit", "app", "e2e"}
+    stray = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("test_*.py")
+        if p.relative_to(ROOT / "tests").parts[0] not in folders
+    ]
+    assert stray == []
