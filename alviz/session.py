@@ -493,7 +493,7 @@ class Session:
         rng = np.random.default_rng(self.seed if seed is None else seed)
         ctx = self.context(committee=strategy in COMMITTEE, flip=strategy in NEEDS_FLIP)
         rows = select(strategy, ctx, k, rng)
-        reason = plan(ctx).reason if strategy == "auto" else ""
+        reason = plan(ctx, k).reason if strategy == "auto" else ""
         self.last_query = QueryRecord(strategy, rows, reason)
         return rows
 

@@ -12,7 +12,11 @@ Citovsky et al., cluster-margin, 2021). ``auto`` reads, without ground truth, wh
 - every known class has labels but some region of the pool holds none (a cluster of the embedding's shared
   clustering, 2 per class): the pool may hold classes nobody has named, EXPLORE_OPEN of the batch explores;
 - otherwise: diverse margin: the items of smallest margin, taken from distinct k-means clusters of the most
-  uncertain candidates.
+  uncertain candidates (CANDIDATES_PER_PICK·k of them);
+- unless those candidates are half the unlabeled items or more (a large batch on a small pool: 100 of a
+  2,000-item pool): then they are the pool rather than its doubts, and spreading the batch over them trades the
+  smallest margins for items the model is sure of. Plain margin then, the k smallest margins; label-free regions
+  get the share of the batch a uniform batch would give them (their share of the pool, at most EXPLORE_OPEN).
 
 The budget is reported as the count of the least-labeled class among those that have labels (a mean over all
 the model's classes called 5 classes of 40 labels and 5 of none "20 labels per class"). It no longer picks the
@@ -30,7 +34,7 @@ import numpy as np
 from alviz import scores
 from alviz.strategies import clustering
 from alviz.strategies.base import QueryContext, register
-from alviz.strategies.diversity import diverse_top, typiclust
+from alviz.strategies.diversity import CANDIDATES_PER_PICK, diverse_top, typiclust
 
 EXPLORE_MISSING = 0.5  # share of the batch that explores while some known classes have no label
 EXPLORE_OPEN = 0.1  # share that explores while a region holds no label, every known class having labels
@@ -39,13 +43,21 @@ REGIONS_PER_CLASS = 2  # coarse clusters per known class that "a region holds no
 
 @dataclass(frozen=True)
 class Plan:
-    behavior: str  # "typiclust" (no model), "mixed" (diverse margin and exploring) or "diverse_margin"
+    behavior: str  # "typiclust" (no model), "mixed" (margin and exploring), "diverse_margin" or "margin"
     typical_share: float  # fraction of the batch picked by TypiClust
     reason: str
+    spread: bool = True  # the margin picks are spread over CANDIDATES_PER_PICK·k candidates (else the k best)
 
 
-def plan(ctx: QueryContext) -> Plan:
-    """What ``auto`` will do for this state, and why (for the UI to show)."""
+def spreads(ctx: QueryContext, k: int) -> bool:
+    """Whether diverse margin's CANDIDATES_PER_PICK·k candidates are fewer than half the unlabeled items, i.e.
+    still the pool's doubts rather than the pool."""
+    return 2 * CANDIDATES_PER_PICK * k < int((~ctx.labeled).sum())
+
+
+def plan(ctx: QueryContext, k: int | None = None) -> Plan:
+    """What ``auto`` will do for this state with a batch of ``k``, and why (for the UI to show). Without ``k``,
+    whether the batch is spread is not judged (it is)."""
     if ctx.proba is None:
         return Plan("typiclust", 1.0, "no model yet: typical items of uncovered clusters")
     n_classes = max(ctx.proba.shape[1], 1)
@@ -56,6 +68,13 @@ def plan(ctx: QueryContext) -> Plan:
     missing = n_classes - len(seen)
     budget = f"{fewest} label{'' if fewest == 1 else 's'} in the least-labeled class"
     what, share = "diverse uncertainty", 0.0
+    spread = k is None or spreads(ctx, k)
+    if not spread:
+        what = (
+            f"uncertainty: a batch of {k} would be spread over its {CANDIDATES_PER_PICK * k} most uncertain"
+            f" candidates, half or more of the {int((~ctx.labeled).sum())} unlabeled items, so it takes the"
+            " smallest margins"
+        )
     if missing:
         share = EXPLORE_MISSING
         what += f"; {missing} of {n_classes} classes have no label yet: {share:.0%} of the batch explores"
@@ -63,10 +82,11 @@ def plan(ctx: QueryContext) -> Plan:
     else:
         unlabeled = uncovered_share(ctx, REGIONS_PER_CLASS * n_classes)
         if unlabeled > 0:
-            share = EXPLORE_OPEN
+            share = EXPLORE_OPEN if spread else min(EXPLORE_OPEN, unlabeled)
             what += f"; new classes may still appear ({unlabeled:.0%} of the pool lies in regions with no label):"
             what += f" {share:.0%} of the batch explores them"
-    return Plan("mixed" if share else "diverse_margin", share, f"{budget}: {what}")
+    behavior = "mixed" if share else "diverse_margin" if spread else "margin"
+    return Plan(behavior, share, f"{budget}: {what}", spread)
 
 
 def uncovered_share(ctx: QueryContext, n_regions: int) -> float:
@@ -102,11 +122,16 @@ def n_typical(share: float, k: int) -> int:
 )
 def auto(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     """Diverse margin, with a share of typical items of uncovered clusters while classes or regions have no
-    label; TypiClust before the first model (see the module doc)."""
-    n = n_typical(plan(ctx).typical_share, k)
+    label; plain margin when the diverse step's candidates would be half the unlabeled items; TypiClust before
+    the first model (see the module doc)."""
+    p = plan(ctx, k)
+    n = n_typical(p.typical_share, k)
     typical = typiclust(ctx, n, rng) if n else np.empty(0, dtype=np.int64)
     if n == k:
         return typical
     mask = np.zeros(len(ctx.labeled), dtype=bool)
     mask[typical] = True
-    return np.concatenate([typical, diverse_top(scores.margin(ctx.proba), ctx, k - n, rng, exclude=mask)])
+    m = k - n
+    candidates = CANDIDATES_PER_PICK * m if p.spread else m
+    picks = diverse_top(scores.margin(ctx.proba), ctx, m, rng, exclude=mask, candidates=candidates)
+    return np.concatenate([typical, picks])

@@ -157,13 +157,19 @@ def density(X: np.ndarray, rng: np.random.Generator | None = None, n_clusters: i
 
 
 def diverse_top(
-    score: np.ndarray, ctx: QueryContext, k: int, rng: np.random.Generator, exclude: np.ndarray | None = None
+    score: np.ndarray,
+    ctx: QueryContext,
+    k: int,
+    rng: np.random.Generator,
+    exclude: np.ndarray | None = None,
+    candidates: int | None = None,
 ) -> np.ndarray:
     """The highest-scoring unlabeled items (outside ``exclude``), at most one per k-means cluster of the
-    CANDIDATES_PER_PICK·k best, so that one batch does not ask the same question k times (ties: lower index)."""
+    ``candidates`` best (default CANDIDATES_PER_PICK·k), so that one batch does not ask the same question k
+    times; with ``candidates`` <= k, simply the k best (ties: lower index)."""
     taken = ctx.labeled if exclude is None else ctx.labeled | exclude
     cand = np.flatnonzero(~taken)
-    n_cand = CANDIDATES_PER_PICK * k
+    n_cand = max(CANDIDATES_PER_PICK * k if candidates is None else candidates, k)
     if len(cand) > n_cand:  # keep the n_cand best and all that tie with the last: no sort of a 1M pool
         s = score[cand]
         kth = np.partition(s, len(s) - n_cand)[len(s) - n_cand]
