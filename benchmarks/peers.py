@@ -340,11 +340,12 @@ def se(diff: dict) -> str:
 
 
 def markdown(results: list[dict], learner: str = "alviz") -> str:
-    """A README table from result JSONs: per pool and budget, auto against the best peer and the two TypiClusts."""
+    """A README table from result JSONs: per pool and budget, auto against the best peer, whether it meets the
+    target (``auto_meets_target``: the rounded differences can hide a miss), and the two TypiClusts."""
     lines = [
         "| pool | budget | repeats | auto AUC / final | best peer (AUC) | its AUC / final"
-        " | auto - best: AUC, final (± SE) | TypiClust alviz / scikit-activeml |",
-        "|---|---|---|---|---|---|---|---|",
+        " | auto - best: AUC, final (± SE) | target met | TypiClust alviz / scikit-activeml |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         for pool, entry in res["pools"].items():
@@ -361,9 +362,36 @@ def markdown(results: list[dict], learner: str = "alviz") -> str:
                     f" | {auto['auc']:.3f} / {auto['final']:.3f}"
                     f" | {d['best_peer_by_auc'].split('/')[1]} | {peer['auc']:.3f} / {peer['final']:.3f}"
                     f" | {a['mean']:+.3f} ± {se(a)}, {f['mean']:+.3f} ± {se(f)}"
+                    f" | {'yes' if t.get('auto_meets_target') else 'no'}"
                     f" | {typ[0]:.3f} / {typ[1]:.3f} |"
                 )
     return "\n".join(lines)
+
+
+def merge(results: list[dict], names: list[str]) -> dict:
+    """Saved runs filed side by side. A later run of the same pool, budget and learner with as many repeats
+    replaces the strategies it ran and auto's comparison, and keeps the earlier run's other strategies: a re-run of
+    auto and the best peers after a change to alviz (the same seeds: the peers' picks do not depend on alviz)."""
+    merged: dict = {"protocol": results[0]["protocol"], "sources": [], "pools": {}}
+    for res, name in zip(results, names, strict=True):
+        merged["sources"] += res.get("sources", [name])
+        for pool, entry in res["pools"].items():
+            into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
+            for budget, table in entry.get("budgets", {}).items():
+                table.setdefault("repeats_done", res.get("repeats"))
+                old = into.setdefault("budgets", {}).get(budget)
+                if old is not None and old.get("repeats_done") == table["repeats_done"]:
+                    for learner, t in table["learners"].items():
+                        rows = {**old["learners"].get(learner, {}).get("strategies", {}), **t["strategies"]}
+                        t["strategies"] = dict(sorted(rows.items(), key=lambda kv: -kv[1]["auc"]))
+                        best = t.get("auto_vs_best_peer", {}).get("best_peer_by_auc")
+                        top = next((s for s in t["strategies"] if s.startswith("skactiveml/")), best)
+                        if best and top != best:
+                            warn = f"{pool} {budget} {learner}: the kept {top} beats the re-run's best peer"
+                            print(warn, file=sys.stderr)
+                    table["learners"] = {**old["learners"], **table["learners"]}
+                into["budgets"][budget] = table
+    return merged
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -388,13 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
         for path in args.table:
             with open(path) as f:
                 results.append(json.load(f))
-        merged = {"protocol": results[0]["protocol"], "sources": [os.path.basename(p) for p in args.table], "pools": {}}
-        for res in results:  # runs of separate pools or budgets, filed side by side
-            for pool, entry in res["pools"].items():
-                into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
-                for budget, table in entry.get("budgets", {}).items():
-                    table.setdefault("repeats_done", res.get("repeats"))
-                    into.setdefault("budgets", {})[budget] = table
+        merged = merge(results, [os.path.basename(p) for p in args.table])
         if args.out:
             with open(args.out, "w") as f:
                 f.write(json.dumps(merged) + "\n")
