@@ -23,6 +23,16 @@ def tint(hex_color: str, amount: float = 0.6) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def count_axis(values) -> dict:
+    """An x axis of whole counts: over a span of a few counts (one round so far) Plotly's automatic half-steps
+    would print each count twice, so the ticks step by one there."""
+    values = [v for v in values if v is not None]
+    axis = {"tickformat": ",d"}
+    if values and max(values) - min(values) < 6:
+        axis["dtick"] = 1
+    return axis
+
+
 def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_title: str = "accuracy") -> go.Figure:
     """One line per named curve: accuracy against number of labels."""
     fig = go.Figure()
@@ -31,7 +41,7 @@ def learning_curve_figure(curves: dict[str, tuple[list[int], list[float]]], y_ti
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line={"dash": dash}))
     fig.update_layout(
         xaxis_title="labels",
-        xaxis_tickformat=",d",
+        xaxis=count_axis([v for x, _ in curves.values() for v in x]),
         yaxis_title=y_title,
         height=380,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

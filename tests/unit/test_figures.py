@@ -56,3 +56,10 @@ def test_montage_uses_fewer_columns_than_asked_when_there_are_fewer_images():
 def test_montage_of_nothing_is_refused():
     with pytest.raises(ValueError, match="at least one image"):
         montage(np.zeros((0, 4, 4), dtype=np.uint8))
+
+
+def test_a_learning_curve_of_one_round_ticks_each_count_once():
+    one = learning_curve_figure({"this session": ([40], [0.6]), "random": ([40], [0.59])})
+    assert one.layout.xaxis.dtick == 1 and one.layout.xaxis.tickformat == ",d"
+    many = learning_curve_figure({"this session": ([20, 40, 60], [0.5, 0.6, 0.7])})
+    assert many.layout.xaxis.dtick is None  # Plotly's own steps over a long curve
