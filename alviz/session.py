@@ -45,6 +45,12 @@ class NothingNewError(ValueError):
     """A retrain with the same labels (and pseudo-label setting) as the last round: nothing to learn."""
 
 
+def _trainer_field(name: str, doc: str, settable: bool = False) -> property:
+    """A field of the session's Trainer, read (and for switches, set) on the session itself."""
+    setter = (lambda self, on: setattr(self.trainer, name, bool(on))) if settable else None
+    return property(lambda self: getattr(self.trainer, name), setter, doc=doc)
+
+
 class Session:
     """Labels, queries and history of one project over one pool; its ``trainer`` does the model work."""
 
@@ -301,29 +307,17 @@ class Session:
         self.trainer.fit(self.y.copy() if y is None else y, len(self.class_names), with_pseudo)
 
     # the trainer's state, read where a notebook or a page expects it on the session
-    model = property(lambda self: self.trainer.model, doc="The model in use (None before the first fit).")
-    human_model = property(lambda self: self.trainer.human_model, doc="The model of the human labels alone.")
-    pseudo_model = property(lambda self: self.trainer.pseudo_model, doc="Human + pseudo-labels, when fit.")
-    pseudo = property(lambda self: self.trainer.pseudo, doc="The pseudo-labels of the last fit, if any.")
-    retrain_job = property(lambda self: self.trainer.job, doc="The background retrain, until its result is taken.")
-
-    @property
-    def use_pseudo(self) -> bool:
-        """Train on pseudo-labels too (they are never stored as labels); ``set_pseudo`` also retrains."""
-        return self.trainer.use_pseudo
-
-    @use_pseudo.setter
-    def use_pseudo(self, on: bool) -> None:
-        self.trainer.use_pseudo = bool(on)
-
-    @property
-    def compare_pseudo(self) -> bool:
-        """Every recorded round also measures the model with pseudo-labels, so the curve can show both."""
-        return self.trainer.compare_pseudo
-
-    @compare_pseudo.setter
-    def compare_pseudo(self, on: bool) -> None:
-        self.trainer.compare_pseudo = bool(on)
+    model = _trainer_field("model", "The model in use (None before the first fit).")
+    human_model = _trainer_field("human_model", "The model of the human labels alone.")
+    pseudo_model = _trainer_field("pseudo_model", "Human + pseudo-labels, when fit.")
+    pseudo = _trainer_field("pseudo", "The pseudo-labels of the last fit, if any.")
+    retrain_job = _trainer_field("job", "The background retrain, until its result is taken.")
+    use_pseudo = _trainer_field(
+        "use_pseudo", "Train on pseudo-labels too (never stored as labels); ``set_pseudo`` also retrains.", True
+    )
+    compare_pseudo = _trainer_field(
+        "compare_pseudo", "Every recorded round also measures the model with pseudo-labels too.", True
+    )
 
     @property
     def proba(self) -> np.ndarray | None:
