@@ -1,7 +1,8 @@
 """The active-learning session: the one object a UI (or a notebook) drives.
 
-It joins a pool, its embedding, the store and the model. Labels live in the store; the session keeps
-an in-memory mirror (``y``) that every write updates, and ``refresh()`` re-reads it.
+It joins a pool, its embedding, the store and a Trainer (alviz/trainer.py: fitting, evaluation, the background
+retrain). Labels live in the store; the session keeps an in-memory mirror (``y``) that every write updates, and
+``refresh()`` re-reads it; replays of the event log are the pure functions of alviz/history.py.
 """
 
 from __future__ import annotations
