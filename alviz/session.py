@@ -14,7 +14,7 @@ import numpy as np
 
 from alviz import difficulty, geometry, history, insight, neighbors, scores, team
 from alviz.embed import Embedding, embed_view
-from alviz.model import Learner, OneClassError, committee_proba, fit_committee
+from alviz.model import Learner, OneClassError
 from alviz.pool import UNLABELED, Pool
 from alviz.pseudo import PseudoLabels
 from alviz.store import OPINIONS, SOURCES, Store, Written
@@ -466,12 +466,10 @@ class Session:
         return out
 
     def context(self, committee: bool = False, flip: bool = False) -> QueryContext:
-        """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (costs M fits),
-        ``flip`` the embedding of the mirrored images (image pools; computed once, then cached)."""
-        cp = None
-        if committee and self.model is not None:
-            members = fit_committee(self.X[self.labeled], self.y[self.labeled], len(self.class_names), seed=self.seed)
-            cp = committee_proba(members, self.X)
+        """The state a strategy sees; ``committee`` adds a bagged committee's probabilities (M fits, shared with
+        the committee colors until the model or the labels change), ``flip`` the embedding of the mirrored images
+        (image pools; computed once, then cached)."""
+        cp = self._committee_proba() if committee else None
         X_flip = self.flip_embedding() if flip else self._X_flip
         return QueryContext(
             X=self.X,

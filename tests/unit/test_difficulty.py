@@ -73,3 +73,15 @@ def test_the_difficulty_and_disagreement_colors_come_from_one_committee_per_mode
     sess.label([6], "a", source="single")
     sess.score("difficulty")
     assert sess.trainer._committee is not committee  # new labels: a new committee
+
+
+def test_a_committee_query_uses_the_committee_the_colors_already_fit(make_session):
+    pool = overlapping_pool()
+    sess = make_session(pool)
+    for name, rows in (("a", np.r_[0:5]), ("b", np.r_[60:65]), ("c", np.r_[120:125])):
+        sess.label(rows, name, source="single")
+    sess.retrain()
+    sess.score("disagreement")
+    assert sess.context(committee=True).committee_proba is sess.trainer._committee[1]  # no second set of fits
+    rows = sess.query("vote_entropy", k=5)
+    assert len(set(rows.tolist())) == 5 and not sess.labeled[rows].any()
