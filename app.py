@@ -29,9 +29,18 @@ if address and not os.environ.get("ALVIZ_INSECURE") and (missing := exposure_pro
     st.error(md(f"alviz listens on {address}, open to the network, but lacks {' and '.join(missing)}."))
     st.stop()
 
+explore = st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:", default=True, url_path="home")
+
+
+def _explore_link() -> None:
+    """/explore, the link a user guesses from /queue: the default page lives at /, where this sends them."""
+    st.switch_page(explore)
+
+
 nav = st.navigation(
     [
-        st.Page("views/explore.py", title="Explore", icon=":material/scatter_plot:", default=True),
+        explore,
+        st.Page(_explore_link, title="Explore", url_path="explore", visibility="hidden"),
         st.Page("views/queue.py", title="Queue", icon=":material/checklist:"),
         st.Page("views/train.py", title="Train", icon=":material/show_chart:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),

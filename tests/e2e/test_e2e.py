@@ -326,6 +326,10 @@ def test_a_fresh_server_opened_on_a_page_url_shows_the_app_and_its_sidebar(chrom
                 timeout=5_000
             )
             sync_api.expect(page.get_by_role("link", name="shared")).to_have_count(0)
+            # The default page lives at /, but /explore is the link a user guesses from /queue: no error dialog.
+            page.goto(f"{srv['url']}/explore")
+            page.get_by_text("Map: ", exact=False).first.wait_for(timeout=60_000)
+            sync_api.expect(page.get_by_text("Page not found")).to_have_count(0)
         finally:
             page.close()
 
