@@ -125,13 +125,19 @@ def auto(ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
     label; plain margin when the diverse step's candidates would be half the unlabeled items; TypiClust before
     the first model (see the module doc)."""
     p = plan(ctx, k)
-    n = n_typical(p.typical_share, k)
+    return compose(ctx, k, rng, p.typical_share, p.spread)
+
+
+def compose(ctx: QueryContext, k: int, rng: np.random.Generator, typical_share: float, spread: bool) -> np.ndarray:
+    """A batch of k: ``typical_share`` of it from TypiClust, the rest the smallest margins, spread over
+    CANDIDATES_PER_PICK times as many candidates when ``spread`` (benchmarks try other shares through this)."""
+    n = n_typical(typical_share, k)
     typical = typiclust(ctx, n, rng) if n else np.empty(0, dtype=np.int64)
     if n == k:
         return typical
     mask = np.zeros(len(ctx.labeled), dtype=bool)
     mask[typical] = True
     m = k - n
-    candidates = CANDIDATES_PER_PICK * m if p.spread else m
+    candidates = CANDIDATES_PER_PICK * m if spread else m
     picks = diverse_top(scores.margin(ctx.proba), ctx, m, rng, exclude=mask, candidates=candidates)
     return np.concatenate([typical, picks])
