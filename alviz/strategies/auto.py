@@ -76,12 +76,7 @@ def plan(ctx: QueryContext, k: int | None = None) -> Plan:
     fewest = int(seen.min()) if len(seen) else 0
     missing = n_classes - len(seen)
     budget = f"{fewest} label{'' if fewest == 1 else 's'} in the least-labeled class"
-    if clusters_large(ctx, k) and (proto := prototype_evidence(ctx)) is not None and proto.as_good:
-        if proto.judged < 2:
-            why = "too few labels yet to judge the model on regions it was not shown"
-        else:
-            right = f"{round(proto.means * proto.judged)} and {round(proto.model * proto.judged)} of {proto.judged}"
-            why = f"class means predict the labels of regions they were not shown as well as the model does ({right})"
+    if clusters_large(ctx, k) and (why := typical_still_pays(ctx)):
         what = f"{why}, so typical items of uncovered clusters still teach it most"
         return Plan("typiclust", 1.0, f"{budget}: {what}", spread=k is None or spreads(ctx, k))
     what, share = "diverse uncertainty", 0.0
@@ -135,6 +130,19 @@ class Prototypes:
     def as_good(self) -> bool:
         """The class means do as well as the model, within one standard error."""
         return self.means - self.model >= -self.se
+
+
+def typical_still_pays(ctx: QueryContext) -> str | None:
+    """Why TypiClust should take the whole batch, or None: too few labels yet to judge the model on regions it
+    was not shown (fewer than FOLDS held-out labels of a class the other folds have), or the class means predict
+    them as well as it does."""
+    proto = prototype_evidence(ctx)
+    if proto is None or proto.judged < FOLDS:
+        return "too few labels yet to judge the model on regions it was not shown"
+    if proto.as_good:
+        right = f"{round(proto.means * proto.judged)} and {round(proto.model * proto.judged)} of {proto.judged}"
+        return f"class means predict the labels of regions they were not shown as well as the model does ({right})"
+    return None
 
 
 def clusters_large(ctx: QueryContext, k: int | None) -> bool:

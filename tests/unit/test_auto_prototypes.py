@@ -7,7 +7,7 @@ import numpy as np
 
 from alviz.model import Learner
 from alviz.strategies import QueryContext, select
-from alviz.strategies.auto import TYPICAL_CLUSTER, clusters_large, plan, prototype_evidence
+from alviz.strategies.auto import TYPICAL_CLUSTER, clusters_large, plan, prototype_evidence, typical_still_pays
 
 
 def _context(X: np.ndarray, truth: np.ndarray, n_labels: int, seed: int = 0) -> QueryContext:
@@ -80,3 +80,15 @@ def test_the_evidence_is_seeded_and_needs_a_label_per_fold():
     labeled[np.flatnonzero(few.labeled)[:4]] = True
     four = QueryContext(X=few.X, labeled=labeled, y=np.where(labeled, few.y, -1), proba=few.proba, model=few.model)
     assert prototype_evidence(four) is None
+
+
+def test_too_few_labels_to_judge_is_said_and_keeps_to_typiclust():
+    few = blobs(n_labels=10)
+    labeled = np.zeros(len(few.X), bool)
+    labeled[np.flatnonzero(few.labeled)[::3]] = True  # 4 labels of 3 classes
+    y = np.where(labeled, few.y, -1)
+    model = Learner(5).fit(few.X[labeled], y[labeled])
+    ctx = QueryContext(X=few.X, labeled=labeled, y=y, proba=model.predict_proba(few.X), model=model)
+    assert typical_still_pays(ctx).startswith("too few labels")
+    p = plan(ctx, 10)
+    assert p.behavior == "typiclust" and "too few labels" in p.reason
