@@ -374,7 +374,7 @@ def merge(results: list[dict], names: list[str]) -> dict:
     auto and the best peers after a change to alviz (the same seeds: the peers' picks do not depend on alviz)."""
     merged: dict = {"protocol": results[0]["protocol"], "sources": [], "pools": {}}
     for res, name in zip(results, names, strict=True):
-        merged["sources"] += res.get("sources", [name])
+        merged["sources"] += [s for s in dict.fromkeys(res.get("sources", [name])) if s not in merged["sources"]]
         for pool, entry in res["pools"].items():
             into = merged["pools"].setdefault(pool, {k: v for k, v in entry.items() if k != "budgets"})
             for budget, table in entry.get("budgets", {}).items():

@@ -128,8 +128,8 @@ class Prototypes:
 
     @property
     def as_good(self) -> bool:
-        """The class means do as well as the model, within one standard error."""
-        return self.means - self.model >= -self.se
+        """The class means get at least as many of the held-out labels right as the model does."""
+        return self.means >= self.model
 
 
 def typical_still_pays(ctx: QueryContext) -> str | None:
