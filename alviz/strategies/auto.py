@@ -9,8 +9,8 @@ Citovsky et al., cluster-margin, 2021). ``auto`` reads, without ground truth, wh
 - no model yet: TypiClust;
 - TypiClust, too, while its clusters are large (labeled + k of them average TYPICAL_CLUSTER candidates) and the
   class means predict the labels of regions they were not shown as well as the model does (``prototype_evidence``):
-  the classes are blobs whose uncovered parts typical items teach best. Features that cluster by class keep this
-  up for hundreds of labels; on pixels the model's boundary wins within a round or two;
+  the classes are blobs whose uncovered parts typical items teach best. Features that cluster by class (a
+  pretrained CNN's) keep this up to the bound; on pixels the model's boundary tends to win sooner;
 - classes the model knows of have no label: at least EXPLORE_MISSING of the batch explores (TypiClust: typical
   items of the clusters with fewest labels), the rest is diverse margin;
 - every known class has labels but some region of the pool holds none (a cluster of the embedding's shared
