@@ -2,8 +2,7 @@
 
 Why: issue 15's last row to miss was Fashion-MNIST on EfficientNet-Lite0 features at 20 + 15 x 20, where TypiClust
 leads diverse margin for most of the budget while on the same images as pixels -> PCA it trails from the second
-round.
-A rule that tells the two apart must do so from what a session has (the embedding, the labels, the model),
+round. A rule that tells the two apart must do so from what a session has (the embedding, the labels, the model),
 and must not cost the other pools. The variants here are the ones worth re-running; those already dropped are
 in benchmarks/README.md.
 
@@ -13,7 +12,8 @@ in benchmarks/README.md.
 - ``proto_regions``: the same with folds made of whole regions of the embedding (2 coarse clusters per class),
   so both classifiers are judged on parts of the pool they have no label from, as TypiClust's picks are.
 
-``auto`` itself now runs ``proto_regions`` while TypiClust's clusters are large (``auto.TYPICAL_CLUSTER``):
+``auto`` itself now runs ``proto_regions``, with "at least as many right" in place of "within one SE", while
+TypiClust's clusters are large (``auto.TYPICAL_CLUSTER``):
 ``--typical-cluster`` sweeps that bound, ``--typical-cluster 0`` gives auto as it was before (the variants above
 were measured against that auto), ``--no-prototype-test`` keeps the bound and drops the class-mean test.
 
